@@ -1,0 +1,172 @@
+// The only reader of the environment. loadConfig(env) returns a typed, frozen object or throws one
+// ConfigError that lists every problem at once.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: string[]) {
+    super(`Configuration is not usable:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The folder that holds package.json, found from this file (src/ when run by tsx, dist/src/ when built). */
+export function findProjectRoot(from = path.dirname(fileURLToPath(import.meta.url))): string {
+  let dir = from;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`package.json not found above ${from}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+/** Reads `.env` from the project root when present (values already in the environment win), then returns the environment. */
+export function readEnvironment(root = findProjectRoot()): Environment {
+  const file = path.join(root, '.env');
+  if (existsSync(file)) process.loadEnvFile(file);
+  return process.env;
+}
+
+/** A secret kept in var/ so that a development install keeps its sessions across restarts. */
+function generatedSecret(varDir: string, name: string): string {
+  const file = path.join(varDir, name);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(varDir, { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}
+
+export function loadConfig(env: Environment, options: { root?: string } = {}) {
+  const root = options.root ?? findProjectRoot();
+  const problems: string[] = [];
+  const value = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v ? v : undefined;
+  };
+
+  const varDir = path.resolve(root, value('VAR_DIR') ?? 'var');
+  const nodeEnv = value('NODE_ENV') ?? 'development';
+  if (!['development', 'production', 'test'].includes(nodeEnv)) {
+    problems.push(`NODE_ENV must be development, production or test (got "${nodeEnv}")`);
+  }
+  const production = nodeEnv === 'production';
+  const required = (name: string, why = 'is required in production'): string | undefined => {
+    const v = value(name);
+    if (!v && production) problems.push(`${name} ${why}`);
+    return v;
+  };
+
+  const port = Number(value('PORT') ?? '3000');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push(`PORT must be a port number (got "${value('PORT')}")`);
+  const host = value('HOST') ?? '127.0.0.1';
+
+  const appUrlText = required('APP_URL') ?? `http://localhost:${port}`;
+  let appUrl: URL | undefined;
+  try {
+    appUrl = new URL(appUrlText);
+    if (production && value('APP_URL') && appUrl.protocol !== 'https:') problems.push('APP_URL must start with https:// in production');
+  } catch {
+    problems.push(`APP_URL is not a URL (got "${appUrlText}")`);
+  }
+
+  const databaseUrl = required('DATABASE_URL') ?? null;
+
+  const sessionSecretText = required('SESSION_SECRET');
+  const sessionSecrets = sessionSecretText
+    ? sessionSecretText.split(',').map((s) => s.trim()).filter(Boolean)
+    : production ? [] : [generatedSecret(varDir, 'session-secret')];
+  if (sessionSecretText && sessionSecrets.some((s) => s.length < 32)) {
+    problems.push('SESSION_SECRET: every comma-separated secret must be at least 32 characters');
+  }
+
+  const smtpUrl = required('SMTP_URL') ?? null;
+  const mailFrom = required('MAIL_FROM') ?? 'Цветочная подписка <flowers@localhost>';
+
+  const amoBaseUrl = required('AMOCRM_BASE_URL', 'is required in production (the amoCRM simulator is refused there)') ?? null;
+  if (amoBaseUrl) {
+    try {
+      new URL(amoBaseUrl);
+    } catch {
+      problems.push(`AMOCRM_BASE_URL is not a URL (got "${amoBaseUrl}")`);
+    }
+  }
+  const longLivedToken = value('AMOCRM_LONG_LIVED_TOKEN') ?? null;
+  const clientId = value('AMOCRM_CLIENT_ID') ?? null;
+  const clientSecret = value('AMOCRM_CLIENT_SECRET') ?? null;
+  const oauthParts = [clientId, clientSecret].filter(Boolean).length;
+  if (oauthParts === 1) problems.push('AMOCRM_CLIENT_ID and AMOCRM_CLIENT_SECRET must be set together');
+  if (production && !longLivedToken && oauthParts < 2) {
+    problems.push('AMOCRM_LONG_LIVED_TOKEN or the OAuth pair AMOCRM_CLIENT_ID + AMOCRM_CLIENT_SECRET is required in production');
+  }
+  const redirectUri = value('AMOCRM_REDIRECT_URI') ?? `${appUrlText.replace(/\/$/, '')}/staff/amocrm/callback`;
+  const authUrl = value('AMOCRM_AUTH_URL') ?? 'https://www.amocrm.ru/oauth';
+
+  const webhookSecretText = required('AMOCRM_WEBHOOK_SECRET');
+  if (webhookSecretText && webhookSecretText.length < 32) problems.push('AMOCRM_WEBHOOK_SECRET must be at least 32 characters');
+  const webhookSecret = webhookSecretText ?? (production ? '' : generatedSecret(varDir, 'amocrm-webhook-secret'));
+
+  const trustProxyText = value('TRUST_PROXY');
+  if (trustProxyText === 'true') problems.push('TRUST_PROXY=true trusts every client-supplied address; use "loopback" behind nginx');
+  const trustProxy: string | number | false =
+    trustProxyText === undefined || trustProxyText === 'false' ? false
+      : /^\d+$/.test(trustProxyText) ? Number(trustProxyText) : trustProxyText;
+
+  const logLevel = (value('LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const shopTimeZone = value('SHOP_TIME_ZONE') ?? 'Europe/Moscow';
+  try {
+    new Intl.DateTimeFormat('ru-RU', { timeZone: shopTimeZone });
+  } catch {
+    problems.push(`SHOP_TIME_ZONE is not a known time zone (got "${shopTimeZone}")`);
+  }
+
+  const workerMode = value('WORKER') ?? 'in-process';
+  if (!['in-process', 'off'].includes(workerMode)) problems.push('WORKER must be "in-process" or "off"');
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return deepFreeze({
+    env: nodeEnv as 'development' | 'production' | 'test',
+    production,
+    port,
+    host,
+    appUrl: appUrl!.origin + appUrl!.pathname.replace(/\/$/, ''),
+    appOrigin: appUrl!.origin,
+    databaseUrl,
+    testDatabaseUrl: value('TEST_DATABASE_URL') ?? null,
+    sessionSecrets,
+    smtpUrl,
+    mailFrom,
+    amocrm: { baseUrl: amoBaseUrl, longLivedToken, clientId, clientSecret, redirectUri, authUrl, webhookSecret },
+    trustProxy,
+    logLevel,
+    shopTimeZone,
+    runWorker: workerMode === 'in-process',
+    paths: {
+      root,
+      varDir,
+      views: path.join(root, 'views'),
+      public: path.join(root, 'public'),
+      migrations: path.join(root, 'migrations'),
+    },
+  });
+}
+
+export type Config = ReturnType<typeof loadConfig>;
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (v && typeof v === 'object') deepFreeze(v);
+  return Object.freeze(o);
+}

@@ -1,0 +1,60 @@
+// Messages and formatting for the two UI languages. Russian is the default.
+import ru from './ru.json' with { type: 'json' };
+import en from './en.json' with { type: 'json' };
+
+export const LANGUAGES = ['ru', 'en'] as const;
+export type Language = (typeof LANGUAGES)[number];
+export type MessageKey = keyof typeof ru;
+export type Translate = (key: MessageKey, params?: Record<string, string | number>) => string;
+
+const catalogs: Record<Language, Record<string, string>> = { ru, en };
+
+export function isLanguage(value: unknown): value is Language {
+  return typeof value === 'string' && (LANGUAGES as readonly string[]).includes(value);
+}
+
+export function translator(language: Language): Translate {
+  const catalog = catalogs[language];
+  return (key, params) => {
+    const text = catalog[key] ?? ru[key] ?? key;
+    return params ? text.replace(/\{(\w+)\}/g, (m, name: string) => (name in params ? String(params[name]) : m)) : text;
+  };
+}
+
+const money = {
+  ru: new Intl.NumberFormat('ru-RU', { style: 'currency', currency: 'RUB', maximumFractionDigits: 0, minimumFractionDigits: 0 }),
+  en: new Intl.NumberFormat('en-GB', { style: 'currency', currency: 'RUB', currencyDisplay: 'narrowSymbol', maximumFractionDigits: 0, minimumFractionDigits: 0 }),
+};
+
+/** Kopecks → "5 000 ₽" (whole roubles; kopecks are shown only when there are some). */
+export function formatMoney(kopecks: number, language: Language = 'ru'): string {
+  const roubles = kopecks / 100;
+  if (Number.isInteger(roubles)) return money[language].format(roubles);
+  return new Intl.NumberFormat(language === 'ru' ? 'ru-RU' : 'en-GB', {
+    style: 'currency', currency: 'RUB', currencyDisplay: 'narrowSymbol', minimumFractionDigits: 2,
+  }).format(roubles);
+}
+
+const dates = {
+  ru: new Intl.DateTimeFormat('ru-RU', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }),
+  en: new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }),
+};
+
+/** A calendar date 'YYYY-MM-DD' → "8 октября 2025" (no trailing "г."). */
+export function formatDate(isoDate: string, language: Language = 'ru'): string {
+  const parts = dates[language].formatToParts(new Date(`${isoDate}T00:00:00Z`));
+  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
+  return `${part('day')} ${part('month')} ${part('year')}`;
+}
+
+/** A moment → "8 октября 2025, 14:05" in the given time zone. */
+export function formatDateTime(moment: Date, timeZone: string, language: Language = 'ru'): string {
+  const date = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(moment);
+  const time = new Intl.DateTimeFormat('ru-RU', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(moment);
+  return `${formatDate(date, language)}, ${time}`;
+}
+
+/** Today's calendar date in the given time zone, as 'YYYY-MM-DD'. */
+export function todayIn(timeZone: string, now: Date = new Date()): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+}

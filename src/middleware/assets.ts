@@ -1,0 +1,31 @@
+// The one stylesheet, served under a name that carries its content hash (`/css/site.3f2a9c1b.css`) with a
+// year-long immutable cache; everything else in public/ with a short cache.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import express, { type RequestHandler } from 'express';
+
+export function createAssets(publicDir: string) {
+  const css = readFileSync(path.join(publicDir, 'css', 'site.css'));
+  const hash = createHash('sha256').update(css).digest('hex').slice(0, 10);
+  const stylesheetUrl = `/css/site.${hash}.css`;
+
+  const stylesheet: RequestHandler = (_req, res) => {
+    res.set({ 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=31536000, immutable' });
+    res.send(css);
+  };
+
+  return {
+    stylesheetUrl,
+    css,
+    /** Routes the fingerprinted stylesheet and the rest of public/ (no directory listings, no dotfiles). */
+    handler(): RequestHandler {
+      const router = express.Router();
+      router.get(stylesheetUrl, stylesheet);
+      router.use(express.static(publicDir, { index: false, maxAge: '1h', dotfiles: 'ignore', fallthrough: true }));
+      return router;
+    },
+  };
+}
+
+export type Assets = ReturnType<typeof createAssets>;

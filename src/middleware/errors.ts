@@ -1,0 +1,61 @@
+// The tiny error set and the one error handler. Expected failures are return values, not errors; what
+// reaches the handler is a 403/404 thrown on purpose, a database outage (503) or a bug (500). No stack
+// or message is ever shown to the user.
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from '../logger.js';
+import { setLanguageLocals } from './language.js';
+
+export class AppError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+export class NotFoundError extends AppError {
+  constructor(message = 'not found') {
+    super(404, message);
+  }
+}
+export class ForbiddenError extends AppError {
+  constructor(message = 'forbidden') {
+    super(403, message);
+  }
+}
+
+const DATABASE_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE',
+  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);
+
+/** True when the error means "the database cannot be reached", not "the query is wrong". */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e = error as { code?: string; name?: string; message?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.code && DATABASE_DOWN.has(e.code)) return true;
+    if (e.name === 'KnexTimeoutError') return true;
+    if (typeof e.message === 'string' && /Connection terminated|timeout exceeded when trying to connect/i.test(e.message)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
+export const notFound: RequestHandler = (_req, _res, next) => next(new NotFoundError());
+
+export function errorHandler(logger: Logger, timeZone: string): ErrorRequestHandler {
+  return (error, req, res, _next) => {
+    const status = error instanceof AppError ? error.status
+      : isDatabaseUnavailable(error) ? 503
+      : typeof error?.status === 'number' && error.status >= 400 && error.status < 500 ? error.status
+      : 500;
+    if (status >= 500) (req.log ?? logger).error({ err: error }, status === 503 ? 'database unavailable' : 'request failed');
+    if (res.headersSent) return res.end();
+    if (status === 503) res.set('Retry-After', '30');
+    res.set('Cache-Control', 'no-store');
+    const view = status === 403 || status === 404 || status === 503 ? status : status < 500 ? 400 : 500;
+    if (!res.locals.t) setLanguageLocals(req, res, 'ru', timeZone);
+    res.status(status).render(`errors/${view}`, (renderError: Error | null, html?: string) => {
+      if (renderError) {
+        logger.error({ err: renderError }, 'error page failed to render');
+        return res.type('text/plain').send(status === 404 ? 'Не найдено' : 'Ошибка');
+      }
+      res.send(html);
+    });
+  };
+}

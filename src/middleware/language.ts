@@ -1,0 +1,41 @@
+// Chooses the UI language: ?lang= (remembered in a cookie for a year), then the cookie, then Accept-Language;
+// Russian by default. Exposes lang, t() and the formatters to the views.
+import type { Request, RequestHandler, Response } from 'express';
+import { formatDate, formatDateTime, formatMoney, isLanguage, translator, type Language } from '../i18n/i18n.js';
+
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+
+function cookieLanguage(header: string | undefined): string | undefined {
+  return header?.split(';').map((c) => c.trim().split('=')).find(([name]) => name === 'lang')?.[1];
+}
+
+export function language(options: { secureCookies: boolean; timeZone: string }): RequestHandler {
+  return (req, res, next) => {
+    const asked = req.query.lang;
+    let lang: Language;
+    if (isLanguage(asked)) {
+      lang = asked;
+      res.cookie('lang', lang, { maxAge: YEAR_MS, httpOnly: true, sameSite: 'lax', secure: options.secureCookies, path: '/' });
+    } else {
+      const remembered = cookieLanguage(req.headers.cookie);
+      lang = isLanguage(remembered) ? remembered : req.acceptsLanguages('ru', 'en') === 'en' ? 'en' : 'ru';
+    }
+    res.vary('Accept-Language').vary('Cookie');
+    setLanguageLocals(req, res, lang, options.timeZone);
+    next();
+  };
+}
+
+/** The view helpers of one language; also used by the error handler when a request failed before this middleware. */
+export function setLanguageLocals(req: Request, res: Response, lang: Language, timeZone: string): void {
+  const other: Language = lang === 'ru' ? 'en' : 'ru';
+  Object.assign(res.locals, {
+    lang,
+    t: translator(lang),
+    money: (kopecks: number) => formatMoney(kopecks, lang),
+    date: (iso: string) => formatDate(iso, lang),
+    dateTime: (moment: Date) => formatDateTime(moment, timeZone, lang),
+    languageSwitch: { lang: other, href: `${req.path}?lang=${other}` },
+    path: req.path,
+  });
+}

@@ -1,0 +1,110 @@
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { ConfigError, loadConfig, readEnvironment } from '../src/config.js';
+
+const tempRoot = () => mkdtempSync(path.join(os.tmpdir(), 'flowers-config-'));
+
+describe('loadConfig', () => {
+  it('when nothing is configured in development, then it uses the documented defaults and generates secrets once into var/', () => {
+    const root = tempRoot();
+    const config = loadConfig({}, { root });
+    expect(config.env).to.equal('development');
+    expect(config.port).to.equal(3000);
+    expect(config.host).to.equal('127.0.0.1');
+    expect(config.appUrl).to.equal('http://localhost:3000');
+    expect(config.databaseUrl).to.equal(null);
+    expect(config.smtpUrl).to.equal(null);
+    expect(config.amocrm.baseUrl).to.equal(null);
+    expect(config.amocrm.redirectUri).to.equal('http://localhost:3000/staff/amocrm/callback');
+    expect(config.amocrm.authUrl).to.equal('https://www.amocrm.ru/oauth');
+    expect(config.trustProxy).to.equal(false);
+    expect(config.shopTimeZone).to.equal('Europe/Moscow');
+    expect(config.sessionSecrets).to.have.length(1);
+    expect(config.sessionSecrets[0]).to.have.length.greaterThanOrEqual(32);
+    const secretFile = path.join(root, 'var', 'session-secret');
+    expect(statSync(secretFile).mode & 0o777).to.equal(0o600);
+    expect(loadConfig({}, { root }).sessionSecrets).to.deep.equal(config.sessionSecrets);
+    expect(loadConfig({}, { root }).amocrm.webhookSecret).to.equal(config.amocrm.webhookSecret);
+  });
+
+  it('when loaded, then the result is frozen all the way down', () => {
+    const config = loadConfig({}, { root: tempRoot() });
+    expect(Object.isFrozen(config)).to.equal(true);
+    expect(Object.isFrozen(config.amocrm)).to.equal(true);
+    expect(Object.isFrozen(config.sessionSecrets)).to.equal(true);
+  });
+
+  it('when production has nothing set, then it refuses with every missing variable in one message', () => {
+    let error: unknown;
+    try {
+      loadConfig({ NODE_ENV: 'production' }, { root: tempRoot() });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(ConfigError);
+    const text = (error as ConfigError).message;
+    for (const name of ['APP_URL', 'DATABASE_URL', 'SESSION_SECRET', 'SMTP_URL', 'MAIL_FROM', 'AMOCRM_BASE_URL',
+      'AMOCRM_LONG_LIVED_TOKEN', 'AMOCRM_WEBHOOK_SECRET']) {
+      expect(text, name).to.include(name);
+    }
+    expect((error as ConfigError).problems).to.have.length(8);
+  });
+
+  it('when production values are weak, then each weakness is listed', () => {
+    const env = {
+      NODE_ENV: 'production', APP_URL: 'http://shop.example', DATABASE_URL: 'postgres://db/flowers',
+      SESSION_SECRET: 'short', SMTP_URL: 'smtp://mail', MAIL_FROM: 'shop@example.ru', AMOCRM_BASE_URL: 'https://shop.amocrm.ru',
+      AMOCRM_CLIENT_ID: 'id-only', AMOCRM_WEBHOOK_SECRET: 'tiny', TRUST_PROXY: 'true',
+    };
+    const problems = (() => {
+      try {
+        loadConfig(env, { root: tempRoot() });
+        return [];
+      } catch (e) {
+        return [...(e as ConfigError).problems];
+      }
+    })();
+    expect(problems.join('\n')).to.match(/APP_URL must start with https/)
+      .and.match(/SESSION_SECRET/).and.match(/AMOCRM_CLIENT_ID and AMOCRM_CLIENT_SECRET/)
+      .and.match(/AMOCRM_WEBHOOK_SECRET must be at least 32/).and.match(/TRUST_PROXY=true/);
+  });
+
+  it('when production is fully configured, then it starts with those values and secret rotation lists', () => {
+    const secret = 'x'.repeat(40);
+    const config = loadConfig({
+      NODE_ENV: 'production', APP_URL: 'https://flowers.example/', DATABASE_URL: 'postgres://db/flowers',
+      SESSION_SECRET: `${secret}, ${'y'.repeat(32)}`, SMTP_URL: 'smtp://mail', MAIL_FROM: 'shop@example.ru',
+      AMOCRM_BASE_URL: 'https://shop.amocrm.ru', AMOCRM_LONG_LIVED_TOKEN: 'token', AMOCRM_WEBHOOK_SECRET: 'w'.repeat(32),
+      TRUST_PROXY: 'loopback', PORT: '8080',
+    }, { root: tempRoot() });
+    expect(config.production).to.equal(true);
+    expect(config.appUrl).to.equal('https://flowers.example');
+    expect(config.sessionSecrets).to.deep.equal([secret, 'y'.repeat(32)]);
+    expect(config.trustProxy).to.equal('loopback');
+    expect(config.port).to.equal(8080);
+  });
+
+  it('when a value is malformed in any environment, then it is refused', () => {
+    expect(() => loadConfig({ PORT: 'eighty' }, { root: tempRoot() })).to.throw(ConfigError, /PORT/);
+    expect(() => loadConfig({ LOG_LEVEL: 'loud' }, { root: tempRoot() })).to.throw(ConfigError, /LOG_LEVEL/);
+    expect(() => loadConfig({ SHOP_TIME_ZONE: 'Mars/Olympus' }, { root: tempRoot() })).to.throw(ConfigError, /SHOP_TIME_ZONE/);
+  });
+
+  it('when .env exists in the root, then readEnvironment loads it without overriding the real environment', () => {
+    const root = tempRoot();
+    writeFileSync(path.join(root, '.env'), 'FLOWERS_TEST_FROM_DOTENV=from-file\nPATH=/should/not/win\n');
+    const env = readEnvironment(root);
+    expect(env.FLOWERS_TEST_FROM_DOTENV).to.equal('from-file');
+    expect(env.PATH).to.not.equal('/should/not/win');
+  });
+
+  it('documents every variable it reads in .env.example', () => {
+    const source = readFileSync(new URL('../src/config.ts', import.meta.url), 'utf8');
+    const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+    const read = [...source.matchAll(/(?:value|required)\('([A-Z_]+)'/g)].map((m) => m[1]!);
+    expect(read.length).to.be.greaterThan(10);
+    for (const name of new Set(read)) expect(example, name).to.match(new RegExp(`^#? ?${name}=`, 'm'));
+  });
+});

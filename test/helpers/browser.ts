@@ -1,0 +1,60 @@
+// Debian's Chromium driven by playwright-core: page flows with JavaScript disabled, axe checks in a
+// JavaScript-enabled context (our pages have no scripts, so nothing else differs).
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
+import type { Express } from 'express';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'];
+
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Browser tests need Debian's Chromium at ${CHROMIUM}: run "apt-get install -y chromium" (the CI script does).`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+}
+
+/** A no-JavaScript context, as the site's customers may use it; every request it makes is recorded. */
+export async function noScriptContext(browser: Browser, options: { width?: number } = {}) {
+  const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: options.width ?? 360, height: 800 }, locale: 'ru-RU' });
+  const requests: string[] = [];
+  context.on('request', (r) => requests.push(r.url()));
+  return { context, requests };
+}
+
+export async function axeViolations(browser: Browser, url: string, cookies: Parameters<BrowserContext['addCookies']>[0] = []) {
+  const context = await browser.newContext({ javaScriptEnabled: true });
+  try {
+    if (cookies.length) await context.addCookies(cookies);
+    const page = await context.newPage();
+    await page.goto(url);
+    const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
+    return result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+  } finally {
+    await context.close();
+  }
+}
+
+/** Serves an Express app on a free 127.0.0.1 port for the browser. */
+export async function serve(app: Express): Promise<{ url: string; close: () => Promise<void> }> {
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+/** Fills a form field found by its visible label. */
+export async function fill(page: Page, label: string | RegExp, value: string): Promise<void> {
+  await page.getByLabel(label, { exact: typeof label === 'string' }).fill(value);
+}
