@@ -1,32 +1,81 @@
 // The composition root: models → services → controllers, middleware in order, routes, error handler.
-import express from 'express';
+import express, { type Request, type Response } from 'express';
 import nunjucks from 'nunjucks';
 import type { Knex } from 'knex';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { createAssets } from './middleware/assets.js';
+import { csrfProtection, sameOrigin } from './middleware/csrf.js';
 import { errorHandler, notFound } from './middleware/errors.js';
 import { language } from './middleware/language.js';
+import { locals } from './middleware/locals.js';
+import { createPassport, type AppPassport } from './middleware/passport.js';
+import { createRateLimits } from './middleware/rate-limits.js';
 import { requestLog } from './middleware/request-log.js';
 import { securityHeaders } from './middleware/security-headers.js';
+import { sessionLimits, sessions } from './middleware/session.js';
+import { createRateCounterModel } from './models/rate-counter-model.js';
+import { createAccountService } from './services/account-service.js';
+import { createAuthService } from './services/auth-service.js';
 import { createCatalogService } from './services/catalog-service.js';
-import { createHomeController } from './controllers/home-controller.js';
+import { createJobQueue } from './services/job-queue.js';
+import { createMailer } from './services/mailer.js';
+import { createPasswordHasher } from './services/passwords.js';
+import { createAccountsController } from './controllers/accounts-controller.js';
 import { createHealthController } from './controllers/health-controller.js';
+import { createHomeController } from './controllers/home-controller.js';
+import { createPasswordResetsController } from './controllers/password-resets-controller.js';
+import { createRegistrationsController } from './controllers/registrations-controller.js';
+import { createSessionsController } from './controllers/sessions-controller.js';
 import { routes } from './routes.js';
 
 export type AppDeps = { config: Config; db: Knex; logger: Logger };
 
-function createControllers({ db }: AppDeps) {
+/** The domain services, shared by the web app and the job worker. */
+export function createServices({ config, db, logger }: AppDeps) {
+  const jobs = createJobQueue();
+  const mailer = createMailer({ config, logger });
+  const hasher = createPasswordHasher();
   const catalog = createCatalogService({ db });
+  const auth = createAuthService({ db, jobs, mailer, hasher, appUrl: config.appUrl });
+  const accounts = createAccountService({ db, appUrl: config.appUrl });
+  return { jobs, mailer, hasher, catalog, auth, accounts };
+}
+export type Services = ReturnType<typeof createServices>;
+
+const isWebhook = (path: string) => path.startsWith('/webhooks/');
+
+function createControllers({ config, db }: AppDeps, services: Services, passport: AppPassport, cookieName: string) {
   return {
-    home: createHomeController({ catalog }),
+    home: createHomeController({ catalog: services.catalog }),
     health: createHealthController({ db }),
+    registrations: createRegistrationsController({ auth: services.auth, catalog: services.catalog, timeZone: config.shopTimeZone }),
+    sessions: createSessionsController({ auth: services.auth, passport, cookieName }),
+    passwordResets: createPasswordResetsController({ auth: services.auth }),
+    accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),
   };
 }
 export type Controllers = ReturnType<typeof createControllers>;
 
 export function createApp(deps: AppDeps) {
-  const { config, logger } = deps;
+  const { config, db, logger } = deps;
+  const services = createServices(deps);
+  const passport = createPassport(services.auth);
+  const cookieName = config.production ? '__Host-sid' : 'sid';
+  const csrf = csrfProtection({ skip: isWebhook });
+
+  const controllers = createControllers(deps, services, passport, cookieName);
+
+  const { limiter } = createRateLimits(createRateCounterModel(db));
+  const tooMany = (view: string) => (_req: Request, res: Response) =>
+    res.status(429).render(view, { values: {}, errors: { _form: 'form.too_many' }, categories: [], intervals: [] });
+  const limits = {
+    login: limiter({ name: 'login', limit: 10, windowMs: 15 * 60_000, skipSuccessfulRequests: true, onLimit: tooMany('sessions/new') }),
+    signup: limiter({ name: 'signup', limit: 10, windowMs: 3600_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
+    // Past the limit the visitor sees the same "sent" page and no mail goes out (S6).
+    forgot: limiter({ name: 'forgot', limit: 5, windowMs: 3600_000, onLimit: (_req, res) => res.redirect(303, '/forgot-password/sent') }),
+  };
+
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -35,7 +84,6 @@ export function createApp(deps: AppDeps) {
   const views = nunjucks.configure(config.paths.views, { autoescape: true, throwOnUndefined: false, noCache: config.env === 'development' });
   views.express(app);
   app.set('view engine', 'njk');
-
   const assets = createAssets(config.paths.public);
   views.addGlobal('stylesheetUrl', assets.stylesheetUrl);
   views.addGlobal('appUrl', config.appUrl);
@@ -43,11 +91,20 @@ export function createApp(deps: AppDeps) {
   app.use(securityHeaders({ production: config.production }));
   app.use(assets.handler());
   app.use(requestLog(logger));
+  app.use(express.urlencoded({ extended: true, limit: '32kb', parameterLimit: 200 }));
+  app.use(sessions({ db, secrets: config.sessionSecrets, production: config.production }));
+  app.use(passport.initialize());
+  app.use(passport.session());
+  app.use(sessionLimits);
   app.use(language({ secureCookies: config.production, timeZone: config.shopTimeZone }));
+  app.use(sameOrigin(config.appOrigin, { skip: isWebhook }));
+  app.use(csrf.protect);
+  app.use(locals(csrf.generateToken));
 
-  app.use(routes(createControllers(deps)));
+  app.use(routes(controllers, limits));
 
   app.use(notFound);
   app.use(errorHandler(logger, config.shopTimeZone));
   return app;
 }
+

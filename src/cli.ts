@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, readEnvironment, type Config } from './config.
 import { migrate, openDatabase } from './db.js';
 import { createLogger, type Logger } from './logger.js';
 import { createWorker } from './services/job-queue.js';
-import { createTasks } from './tasks.js';
+import { CRONTAB, createTasks } from './tasks.js';
 
 type Command = { usage: string; run: (args: string[], ctx: { config: Config; logger: Logger }) => Promise<void> };
 
@@ -38,7 +38,7 @@ const commands: Record<string, Command> = {
     async run(_args, { config, logger }) {
       const database = await openDatabase(config, logger, { poolMax: 4 });
       await migrate(database.db, database.url);
-      const worker = createWorker({ connectionString: database.url, logger, tasks: createTasks({ config, db: database.db, logger }) });
+      const worker = createWorker({ connectionString: database.url, logger, tasks: createTasks({ config, db: database.db, logger }), crontab: CRONTAB });
       await worker.start();
       logger.info('worker running');
       await new Promise<void>((resolve) => {

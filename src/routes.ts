@@ -1,12 +1,36 @@
 // Every URL of the site on one screen: path → middleware → controller action.
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import type { Controllers } from './app.js';
+import { noStore, requireUser } from './middleware/locals.js';
 
-export function routes(c: Controllers): Router {
+type Limits = { login: RequestHandler; signup: RequestHandler; forgot: RequestHandler };
+
+export function routes(c: Controllers, limit: Limits): Router {
   const r = Router();
 
   r.get('/', c.home.show);
   r.get('/healthz', c.health.show);
+
+  r.get('/signup', noStore, c.registrations.new);
+  r.post('/signup', noStore, limit.signup, c.registrations.create);
+  r.get('/login', noStore, c.sessions.new);
+  r.post('/login', noStore, limit.login, c.sessions.create);
+  r.post('/logout', c.sessions.destroy);
+
+  r.get('/forgot-password', noStore, c.passwordResets.new);
+  r.post('/forgot-password', noStore, limit.forgot, c.passwordResets.create);
+  r.get('/forgot-password/sent', noStore, c.passwordResets.sent);
+  r.get('/reset-password', noStore, c.passwordResets.edit);
+  r.post('/reset-password', noStore, c.passwordResets.update);
+
+  r.get('/account', requireUser, c.accounts.show);
+  r.get('/account/password', requireUser, c.accounts.editPassword);
+  r.post('/account/password', requireUser, c.accounts.updatePassword);
+  r.get('/account/email', requireUser, c.accounts.editEmail);
+  r.post('/account/email', requireUser, c.accounts.updateEmail);
+  r.post('/account/logout-everywhere', requireUser, c.sessions.destroyAll);
+
+  r.get('/:referralId', c.registrations.referral); // last: a referral link is a bare UUID
 
   return r;
 }

@@ -5,7 +5,7 @@ import { migrate, openDatabase, type Database } from './db.js';
 import { createLogger } from './logger.js';
 import { createApp } from './app.js';
 import { createWorker, type Worker } from './services/job-queue.js';
-import { createTasks } from './tasks.js';
+import { CRONTAB, createTasks } from './tasks.js';
 
 const SHUTDOWN_LIMIT_MS = 9000;
 
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     logger.info({ url: config.appUrl, listen: `${config.host}:${config.port}` }, 'listening');
 
     if (config.runWorker && !stopping) {
-      worker = createWorker({ connectionString: database.url, logger, tasks: createTasks({ config, db: database.db, logger }) });
+      worker = createWorker({ connectionString: database.url, logger, tasks: createTasks({ config, db: database.db, logger }), crontab: CRONTAB });
       await worker.start();
     }
   })();

@@ -22,6 +22,13 @@ export class ForbiddenError extends AppError {
   }
 }
 
+/** A refused cross-site or token-less form post: shown as a friendly page with a way back to the form. */
+export class CsrfError extends ForbiddenError {
+  constructor(reason: string) {
+    super(`csrf: ${reason}`);
+  }
+}
+
 const DATABASE_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE',
   '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);
 
@@ -48,9 +55,10 @@ export function errorHandler(logger: Logger, timeZone: string): ErrorRequestHand
     if (res.headersSent) return res.end();
     if (status === 503) res.set('Retry-After', '30');
     res.set('Cache-Control', 'no-store');
-    const view = status === 403 || status === 404 || status === 503 ? status : status < 500 ? 400 : 500;
+    const view = error instanceof CsrfError ? 'csrf' : status === 403 || status === 404 || status === 503 ? status : status < 500 ? 400 : 500;
+    if (error instanceof CsrfError) (req.log ?? logger).warn({ reason: error.message }, 'form refused');
     if (!res.locals.t) setLanguageLocals(req, res, 'ru', timeZone);
-    res.status(status).render(`errors/${view}`, (renderError: Error | null, html?: string) => {
+    res.status(status).render(`errors/${view}`, { backHref: req.method === 'POST' ? req.path : '/' }, (renderError: Error | null, html?: string) => {
       if (renderError) {
         logger.error({ err: renderError }, 'error page failed to render');
         return res.type('text/plain').send(status === 404 ? 'Не найдено' : 'Ошибка');

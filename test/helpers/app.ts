@@ -1,26 +1,41 @@
-// Builds the real app on the run's test database, with a log that the test can read.
+// Builds the real app on the run's test database, with a log that the test can read, mail going to the
+// test SMTP server, and (when asked) a real job worker.
 import { Writable } from 'node:stream';
 import express from 'express';
-import { loadConfig, findProjectRoot, type Environment } from '../../src/config.js';
+import { loadConfig, findProjectRoot, type Config, type Environment } from '../../src/config.js';
 import { createDb, type Db } from '../../src/db.js';
 import { createLogger } from '../../src/logger.js';
 import { createApp } from '../../src/app.js';
+import { createWorker } from '../../src/services/job-queue.js';
+import { createTasks } from '../../src/tasks.js';
 import { collectPages } from './pages.js';
 import { testDatabase } from './db.js';
+import { smtpUrl } from './smtp.js';
 
 export const TEST_ENV: Environment = {
   NODE_ENV: 'test',
   APP_URL: 'http://127.0.0.1:3999',
   SESSION_SECRET: 'test-session-secret-test-session-secret-0123456789',
   AMOCRM_WEBHOOK_SECRET: 'test-webhook-secret-test-webhook-secret-0123456789',
+  MAIL_FROM: 'Цветочная подписка <shop@flowers.test>',
+  TRUST_PROXY: 'loopback',
   LOG_LEVEL: 'info',
 };
 
-export type TestApp = { app: express.Express; db: Db; config: ReturnType<typeof loadConfig>; logs: string[]; close: () => Promise<void> };
+export type TestApp = {
+  app: express.Express; db: Db; config: Config; logs: string[];
+  /** Starts a job worker with the app's configuration (mail to the test SMTP server); stopped by close(). */
+  startWorker: () => Promise<void>;
+  close: () => Promise<void>;
+};
+
+export function testConfig(env: Environment = {}, databaseUrl = testDatabase().url): Config {
+  return loadConfig({ ...TEST_ENV, SMTP_URL: smtpUrl(), DATABASE_URL: databaseUrl, ...env }, { root: findProjectRoot() });
+}
 
 export function createTestApp(options: { env?: Environment; databaseUrl?: string } = {}): TestApp {
   const url = options.databaseUrl ?? testDatabase().url;
-  const config = loadConfig({ ...TEST_ENV, DATABASE_URL: url, ...options.env }, { root: findProjectRoot() });
+  const config = testConfig(options.env, url);
   const logs: string[] = [];
   const logger = createLogger({
     level: config.logLevel,
@@ -30,7 +45,20 @@ export function createTestApp(options: { env?: Environment; databaseUrl?: string
   const inner = createApp({ config, db, logger });
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
   app.use(collectPages);
   app.use(inner);
-  return { app, db, config, logs, close: () => db.destroy() };
+  const workers: ReturnType<typeof createWorker>[] = [];
+  return {
+    app, db, config, logs,
+    async startWorker() {
+      const worker = createWorker({ connectionString: url, logger, tasks: createTasks({ config, db, logger }), pollInterval: 200 });
+      await worker.start();
+      workers.push(worker);
+    },
+    async close() {
+      for (const w of workers) await w.stop();
+      await db.destroy();
+    },
+  };
 }

@@ -2,13 +2,14 @@
 // over every page the tests rendered.
 import { pageProblems, renderedPages } from './pages.js';
 import { startTestDatabase, stopTestDatabase } from './db.js';
+import { startSmtp, stopSmtp } from './smtp.js';
 
 export async function mochaGlobalSetup(): Promise<void> {
-  await startTestDatabase();
+  await Promise.all([startTestDatabase(), startSmtp()]);
 }
 
 export async function mochaGlobalTeardown(): Promise<void> {
-  await stopTestDatabase();
+  await Promise.all([stopTestDatabase(), stopSmtp()]);
 }
 
 export const mochaHooks = {

@@ -1,0 +1,113 @@
+// Form parsing with zod (SECURITY S21): bounded lengths, checked types, real dates, no unknown or repeated
+// fields, no control characters. A failed parse gives per-field message keys and the values to show again
+// (never a password).
+import { z } from 'zod';
+import type { MessageKey } from '../i18n/i18n.js';
+import { INTERVALS } from '../services/catalog-service.js';
+import { passwordProblem } from '../services/passwords.js';
+
+export type FormErrors = Partial<Record<string, MessageKey>>;
+export type Parsed<T> = { ok: true; data: T } | { ok: false; values: Record<string, string>; errors: FormErrors };
+
+const SECRET_FIELDS = new Set(['password', 'currentPassword', '_csrf', 'token']);
+
+// Tabs and newlines are fine in multi-line fields; every other control character (NUL included) is refused.
+const SINGLE_LINE = /^[^\u0000-\u001f\u007f]*$/;
+const MULTI_LINE = /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/;
+
+const line = (max: number, key: MessageKey) => z.string({ error: 'form.invalid' }).max(max, { error: key }).regex(SINGLE_LINE, { error: 'form.control_chars' });
+const text = (max: number, key: MessageKey) => z.string({ error: 'form.invalid' }).max(max, { error: key }).regex(MULTI_LINE, { error: 'form.control_chars' });
+
+export const emailField = line(254, 'email.too_long')
+  .transform((v) => v.trim().toLowerCase())
+  .pipe(z.string().min(1, { error: 'email.required' }).regex(/^[^\s@"<>()[\]\\,;:]+@[^\s@"<>()[\]\\,;:]+\.[^\s@"<>()[\]\\,;:]{2,}$/, { error: 'email.invalid' }));
+
+// Passwords are taken exactly as typed; the length rule is in bytes (bcrypt's limit) and checked with the others.
+const passwordField = z.string({ error: 'form.invalid' }).max(1024, { error: 'password.too_long' }).min(1, { error: 'password.required' });
+/** A new password: the rules that need nothing else are checked on the field, the email rule on the whole form. */
+const newPasswordField = passwordField.superRefine((v, ctx) => {
+  const problem = passwordProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: `password.${problem}` });
+});
+
+const csrf = z.string().max(200).optional();
+
+function isRealDate(v: string): boolean {
+  const d = new Date(`${v}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === v;
+}
+
+export function dateField(today: string, options: { maxYearsAhead?: number } = {}) {
+  const max = `${Number(today.slice(0, 4)) + (options.maxYearsAhead ?? 1)}${today.slice(4)}`;
+  return line(10, 'date.invalid')
+    .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'date.invalid' })
+    .refine(isRealDate, { error: 'date.invalid' })
+    .refine((v) => v >= today, { error: 'date.past' })
+    .refine((v) => v <= max, { error: 'date.too_far' });
+}
+
+export function preferencesShape(today: string, bouquets: readonly string[]) {
+  return {
+    bouquet: z.string({ error: 'bouquet.required' }).refine((v) => bouquets.includes(v), { error: 'bouquet.required' }),
+    address: text(500, 'address.too_long').transform((v) => v.trim()).pipe(z.string().min(5, { error: 'address.required' })),
+    deliveryDate: dateField(today),
+    interval: z.enum(INTERVALS, { error: 'interval.required' }),
+    wishes: text(2000, 'wishes.too_long').transform((v) => v.trim()).optional().default(''),
+  };
+}
+
+function checkPassword(field: string, emailOf: (data: Record<string, unknown>) => string | undefined) {
+  return (data: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    const problem = typeof data[field] === 'string' ? passwordProblem(data[field], emailOf(data)) : null;
+    if (problem) ctx.addIssue({ code: 'custom', path: [field], message: `password.${problem}` });
+  };
+}
+
+export function signupSchema(today: string, bouquets: readonly string[]) {
+  return z.strictObject({ _csrf: csrf, email: emailField, password: newPasswordField, ...preferencesShape(today, bouquets) })
+    .superRefine(checkPassword('password', (d) => d.email as string));
+}
+
+export function preferencesSchema(today: string, bouquets: readonly string[]) {
+  return z.strictObject({ _csrf: csrf, ...preferencesShape(today, bouquets) });
+}
+
+export const loginSchema = z.strictObject({
+  _csrf: csrf,
+  email: emailField,
+  password: passwordField,
+  remember: z.literal('1').optional(),
+});
+
+export const forgotSchema = z.strictObject({ _csrf: csrf, email: emailField });
+
+export const resetSchema = z.strictObject({
+  _csrf: csrf,
+  token: z.string().max(200).regex(/^[A-Za-z0-9_-]*$/).optional(),
+  password: newPasswordField,
+});
+
+export const passwordChangeSchema = (email: string) => z.strictObject({
+  _csrf: csrf,
+  currentPassword: passwordField,
+  password: newPasswordField,
+}).superRefine(checkPassword('password', () => email));
+
+export const emailChangeSchema = z.strictObject({ _csrf: csrf, currentPassword: passwordField, email: emailField });
+
+export function parseForm<T>(schema: z.ZodType<T>, body: unknown): Parsed<T> {
+  const input = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+  const result = schema.safeParse(input);
+  if (result.success) return { ok: true, data: result.data };
+  const errors: FormErrors = {};
+  for (const issue of result.error.issues) {
+    const field = issue.path.length ? String(issue.path[0]) : '_form';
+    if (issue.code === 'unrecognized_keys' || field === '_csrf') errors._form ??= 'form.invalid';
+    else errors[field] ??= (issue.message.includes('.') ? issue.message : 'form.invalid') as MessageKey;
+  }
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (!SECRET_FIELDS.has(key) && typeof value === 'string') values[key] = value.slice(0, 2000);
+  }
+  return { ok: false, values, errors };
+}

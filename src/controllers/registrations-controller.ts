@@ -1,0 +1,52 @@
+// GET/POST /signup, and GET /:referralId (a referral link).
+import type { Request, Response } from 'express';
+import { todayIn } from '../i18n/i18n.js';
+import { logIn } from '../middleware/passport.js';
+import { requestMeta } from '../middleware/request-meta.js';
+import type { AuthService } from '../services/auth-service.js';
+import { INTERVALS, type CatalogService } from '../services/catalog-service.js';
+import { NotFoundError } from '../middleware/errors.js';
+import { parseForm, signupSchema, type FormErrors } from './forms.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export function createRegistrationsController({ auth, catalog, timeZone }: { auth: AuthService; catalog: CatalogService; timeZone: string }) {
+  async function render(req: Request, res: Response, status: number, values: Record<string, string>, errors: FormErrors) {
+    const today = todayIn(timeZone);
+    res.status(status).render('registrations/new', {
+      values: { deliveryDate: '', interval: 'weekly', ...values }, errors, today,
+      categories: await catalog.listCategories(res.locals.lang), intervals: INTERVALS,
+      referred: Boolean(req.session?.referrerId),
+    });
+  }
+
+  return {
+    async new(req: Request, res: Response) {
+      if (req.user) return res.redirect(303, '/account');
+      await render(req, res, 200, {}, {});
+    },
+
+    async create(req: Request, res: Response) {
+      const categories = await catalog.listCategories(res.locals.lang);
+      const form = parseForm(signupSchema(todayIn(timeZone), categories.map((c) => c.code)), req.body);
+      if (!form.ok) return render(req, res, 422, form.values, form.errors);
+      const { _csrf, ...input } = form.data;
+      const result = await auth.register({ ...input, language: res.locals.lang, referrerId: req.session.referrerId }, requestMeta(req));
+      if ('error' in result) {
+        const { password: _p, ...values } = input;
+        return render(req, res, 422, values, result.error === 'email_taken' ? { email: 'email.taken' } : { bouquet: 'bouquet.required' });
+      }
+      await logIn(req, result.user);
+      req.session.flash = 'flash.welcome';
+      res.redirect(303, '/account');
+    },
+
+    /** A referral link: remembers who sent the visitor, then shows the sign-up form. */
+    async referral(req: Request, res: Response) {
+      const id = String(req.params.referralId).toLowerCase();
+      if (!UUID.test(id) || !(await auth.referrerExists(id))) throw new NotFoundError();
+      if (!req.user) req.session.referrerId = id;
+      res.redirect(303, '/signup');
+    },
+  };
+}

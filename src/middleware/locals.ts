@@ -1,0 +1,36 @@
+// What every view may use: the current user (a view-model, never the row), a lazily created CSRF token, and the
+// one-shot flash message. Authenticated and auth-form pages are never cached (S15).
+import type { Request, RequestHandler } from 'express';
+
+export function locals(generateToken: (req: Request) => string): RequestHandler {
+  return (req, res, next) => {
+    res.locals.currentUser = req.user ? { email: req.user.email, role: req.user.role } : null;
+    // Only pages with a form ask for the token, so a visitor's session row is created only where needed.
+    res.locals.csrfToken = () => generateToken(req);
+    if (req.session?.flash) {
+      res.locals.flash = req.session.flash;
+      delete req.session.flash;
+    }
+    if (req.user) res.set('Cache-Control', 'no-store');
+    next();
+  };
+}
+
+/** For pages that hold secrets or personal data: never stored by the browser or a proxy. */
+export const noStore: RequestHandler = (_req, res, next) => {
+  res.set('Cache-Control', 'no-store');
+  next();
+};
+
+export const requireUser: RequestHandler = (req, res, next) => {
+  if (req.user) return next();
+  res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
+};
+
+/** A same-site relative path, or the fallback (S20): not `//host`, not `/\host`, no scheme. */
+export function safeReturnPath(value: unknown, fallback = '/account'): string {
+  if (typeof value !== 'string' || value.length > 500) return fallback;
+  if (!value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return fallback;
+  if (/[\u0000-\u001f\\]/.test(value)) return fallback;
+  return value;
+}

@@ -1,0 +1,64 @@
+// One Passport instance per app (never the global one) with the local strategy over the auth service.
+import type { Request, Response, NextFunction } from 'express';
+import { Passport } from 'passport';
+import { Strategy as LocalStrategy } from 'passport-local';
+import type { User as AppUser } from '../models/user-model.js';
+import type { AuthResult, AuthService } from '../services/auth-service.js';
+import { requestMeta } from './request-meta.js';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface User extends AppUser {}
+  }
+}
+
+type SessionRef = { id: number; v: number };
+
+export function createPassport(auth: AuthService) {
+  const passport = new Passport();
+  passport.use(new LocalStrategy({ usernameField: 'email', passwordField: 'password', passReqToCallback: true, session: true },
+    (req, email, password, done) => {
+      auth.authenticate(email, password, requestMeta(req)).then(
+        (result) => (result.status === 'ok' ? done(null, result.user) : done(null, false, { message: result.status })),
+        done,
+      );
+    }));
+  passport.serializeUser<SessionRef>((user, done) => done(null, { id: user.id, v: user.authVersion }));
+  passport.deserializeUser<SessionRef>((ref, done) => {
+    if (!ref || typeof ref.id !== 'number') return done(null, false);
+    auth.sessionUser(ref.id, ref.v).then((user) => done(null, user ?? false), done);
+  });
+  return passport;
+}
+export type AppPassport = ReturnType<typeof createPassport>;
+
+/** Runs the local strategy for an already-validated form; resolves to the user or the failure. */
+export function authenticateLocal(passport: AppPassport, req: Request, res: Response): Promise<AuthResult> {
+  return new Promise((resolve, reject) => {
+    passport.authenticate('local', { session: false }, (error: unknown, user: AppUser | false, info?: { message?: string }) => {
+      if (error) return reject(error);
+      resolve(user ? { status: 'ok', user } : { status: info?.message === 'locked' ? 'locked' : 'invalid' });
+    })(req, res, ((e?: unknown) => e && reject(e)) as NextFunction);
+  });
+}
+
+/** Logs the user in on a new session id (passport regenerates it), keeping only what the next page needs. */
+export function logIn(req: Request, user: AppUser, options: { remember?: boolean } = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    req.login(user, (error) => {
+      if (error) return reject(error);
+      const now = Date.now();
+      req.session.authAt = now;
+      req.session.lastSeenAt = now;
+      req.session.remember = Boolean(options.remember);
+      req.session.cookie.maxAge = options.remember ? 7 * 24 * 3600_000 : 24 * 3600_000;
+      resolve();
+    });
+  });
+}
+
+/** Keeps the current session after a password or email change, on a new id, with the new auth_version. */
+export function renewLogin(req: Request, user: AppUser): Promise<void> {
+  return logIn(req, user, { remember: req.session.remember });
+}

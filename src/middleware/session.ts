@@ -1,0 +1,75 @@
+// Sessions in PostgreSQL (connect-pg-simple over the app's Knex pool) and their time limits (SECURITY S12–S13).
+import type { RequestHandler } from 'express';
+import session from 'express-session';
+import connectPgSimple from 'connect-pg-simple';
+import type { Knex } from 'knex';
+
+export const VISITOR_TTL_MS = 2 * 3600_000;
+export const IDLE_MS = 24 * 3600_000;
+export const REMEMBER_MS = 7 * 24 * 3600_000;
+export const ABSOLUTE_MS = 7 * 24 * 3600_000;
+const LAST_SEEN_RESOLUTION_MS = 5 * 60_000;
+
+declare module 'express-session' {
+  interface SessionData {
+    authAt?: number;
+    lastSeenAt?: number;
+    remember?: boolean;
+    referrerId?: string;
+    resetToken?: string;
+    flash?: string;
+  }
+}
+
+/** connect-pg-simple speaks pg's `query(text, values)` with $n placeholders; Knex takes `?`. */
+function knexAsPgPool(db: Knex) {
+  return {
+    async query(text: string, values: unknown[] = []) {
+      const bindings: unknown[] = [];
+      const sql = text.replace(/\$(\d+)/g, (_m, n: string) => {
+        bindings.push(values[Number(n) - 1]);
+        return '?';
+      });
+      return db.raw(sql, bindings as Knex.RawBinding[]);
+    },
+  };
+}
+
+export function sessions({ db, secrets, production }: { db: Knex; secrets: readonly string[]; production: boolean }): RequestHandler {
+  const PgStore = connectPgSimple(session);
+  return session({
+    store: new PgStore({
+      pool: knexAsPgPool(db) as never,
+      tableName: 'session',
+      pruneSessionInterval: false, // pruned by the hourly auth:prune job, once for all processes
+      disableTouch: true, // lastSeenAt below refreshes the row at most every five minutes instead of every request
+    }),
+    name: production ? '__Host-sid' : 'sid',
+    secret: [...secrets],
+    resave: false,
+    saveUninitialized: false,
+    rolling: false,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: production, path: '/', maxAge: VISITOR_TTL_MS },
+  });
+}
+
+/**
+ * Server-side limits on a logged-in session: 7 days from login at most; idle for 24 h (7 days with
+ * "remember me") ends it. A session past a limit is replaced by a fresh visitor session.
+ */
+export const sessionLimits: RequestHandler = async (req, res, next) => {
+  if (!req.user || !req.session.authAt) return next();
+  const now = Date.now();
+  const idleLimit = req.session.remember ? REMEMBER_MS : IDLE_MS;
+  const lastSeen = req.session.lastSeenAt ?? req.session.authAt;
+  if (now - req.session.authAt > ABSOLUTE_MS || now - lastSeen > idleLimit) {
+    await new Promise<void>((resolve, reject) => req.session.regenerate((e) => (e ? reject(e) : resolve())));
+    req.user = undefined;
+    return next();
+  }
+  if (now - lastSeen > LAST_SEEN_RESOLUTION_MS) {
+    req.session.lastSeenAt = now;
+    req.session.cookie.maxAge = Math.min(idleLimit, req.session.authAt + ABSOLUTE_MS - now);
+  }
+  next();
+};

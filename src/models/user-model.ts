@@ -1,0 +1,173 @@
+import type { Knex } from 'knex';
+import type { Language } from '../i18n/i18n.js';
+
+export type Role = 'customer' | 'staff';
+
+export type Preferences = {
+  bouquet: string;
+  address: string;
+  deliveryDate: string; // YYYY-MM-DD
+  interval: 'weekly' | 'biweekly' | 'monthly';
+  wishes: string;
+};
+
+export type User = Preferences & {
+  id: number;
+  email: string;
+  role: Role;
+  language: Language;
+  referralId: string;
+  referredBy: number | null;
+  accountSumKopecks: number;
+  authVersion: number;
+  createdAt: Date;
+};
+
+/** What authentication needs beyond the public fields; never handed to views. */
+export type UserCredentials = {
+  id: number;
+  passwordHash: string;
+  authVersion: number;
+  failedLogins: number;
+  lockedUntil: Date | null;
+};
+
+type UserRow = {
+  id: number; email: string; role: Role; language: Language; referral_id: string; referred_by: number | null;
+  bouquet: string; address: string; delivery_date: string; interval: Preferences['interval']; wishes: string;
+  account_sum_kopecks: number; auth_version: number; created_at: Date;
+};
+
+const COLUMNS = ['id', 'email', 'role', 'language', 'referral_id', 'referred_by', 'bouquet', 'address', 'delivery_date',
+  'interval', 'wishes', 'account_sum_kopecks', 'auth_version', 'created_at'];
+
+function toUser(row: UserRow): User {
+  return {
+    id: row.id, email: row.email, role: row.role, language: row.language, referralId: row.referral_id,
+    referredBy: row.referred_by, bouquet: row.bouquet, address: row.address, deliveryDate: row.delivery_date,
+    interval: row.interval, wishes: row.wishes, accountSumKopecks: row.account_sum_kopecks,
+    authVersion: row.auth_version, createdAt: row.created_at,
+  };
+}
+
+export type NewUser = Preferences & {
+  email: string;
+  passwordHash: string;
+  role?: Role;
+  language: Language;
+  referralId: string;
+  referredBy: number | null;
+  accountSumKopecks: number;
+};
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: string }).code === '23505';
+}
+
+export function createUserModel(db: Knex | Knex.Transaction) {
+  const users = () => db('users');
+  const byEmail = (email: string) => users().whereRaw('lower(email) = lower(?)', [email]);
+
+  return {
+    /** The new user, or null when the email is taken. */
+    async insert(input: NewUser): Promise<User | null> {
+      try {
+        const [row] = await users().insert({
+          email: input.email, password_hash: input.passwordHash, role: input.role ?? 'customer', language: input.language,
+          referral_id: input.referralId, referred_by: input.referredBy, bouquet: input.bouquet, address: input.address,
+          delivery_date: input.deliveryDate, interval: input.interval, wishes: input.wishes,
+          account_sum_kopecks: input.accountSumKopecks,
+        }).returning(COLUMNS);
+        return toUser(row as UserRow);
+      } catch (error) {
+        if (isUniqueViolation(error)) return null;
+        throw error;
+      }
+    },
+
+    async findById(id: number): Promise<User | null> {
+      const row = await users().select(COLUMNS).where({ id }).first();
+      return row ? toUser(row) : null;
+    },
+
+    async findByEmail(email: string): Promise<User | null> {
+      const row = await byEmail(email).select(COLUMNS).first();
+      return row ? toUser(row) : null;
+    },
+
+    async findByReferralId(referralId: string): Promise<User | null> {
+      const row = await users().select(COLUMNS).where({ referral_id: referralId }).first();
+      return row ? toUser(row) : null;
+    },
+
+    async credentialsByEmail(email: string): Promise<(UserCredentials & { user: User }) | null> {
+      const row = await byEmail(email).select([...COLUMNS, 'password_hash', 'failed_logins', 'locked_until']).first();
+      return row ? { id: row.id, passwordHash: row.password_hash, authVersion: row.auth_version, failedLogins: row.failed_logins, lockedUntil: row.locked_until, user: toUser(row) } : null;
+    },
+
+    async passwordHash(id: number): Promise<string | null> {
+      const row = await users().select('password_hash').where({ id }).first();
+      return row?.password_hash ?? null;
+    },
+
+    /** Counts a failed login; the 10th consecutive failure locks the account for 15 minutes. Returns true when this failure locked it. */
+    async recordFailedLogin(id: number, limit: number, lockMinutes: number): Promise<boolean> {
+      // Evaluated on the locked row, so concurrent failures from several processes are all counted. An expired
+      // lock starts the count again.
+      const { rows } = await db.raw(
+        `update users set
+           failed_logins = case when locked_until <= now() then 1 else failed_logins + 1 end,
+           locked_until = case
+             when (case when locked_until <= now() then 1 else failed_logins + 1 end) >= ? then now() + make_interval(mins => ?)
+             when locked_until <= now() then null
+             else locked_until end
+         where id = ? returning failed_logins = ? as locked`,
+        [limit, lockMinutes, id, limit],
+      );
+      return Boolean(rows[0]?.locked);
+    },
+
+    async recordLogin(id: number, ip: string | null, newPasswordHash?: string): Promise<void> {
+      await users().where({ id }).update({
+        failed_logins: 0, locked_until: null, last_login_at: db.fn.now(), last_login_ip: ip, updated_at: db.fn.now(),
+        ...(newPasswordHash ? { password_hash: newPasswordHash } : {}),
+      });
+    },
+
+    /** Sets the password, clears the lock and bumps auth_version (other sessions and reset tokens die). */
+    async updatePassword(id: number, passwordHash: string): Promise<number> {
+      const [row] = await users().where({ id }).update({
+        password_hash: passwordHash, failed_logins: 0, locked_until: null,
+        auth_version: db.raw('auth_version + 1'), updated_at: db.fn.now(),
+      }).returning('auth_version');
+      return row.auth_version;
+    },
+
+    /** Changes the email (false when taken) and bumps auth_version. */
+    async updateEmail(id: number, email: string): Promise<number | null> {
+      try {
+        const [row] = await users().where({ id }).update({ email, auth_version: db.raw('auth_version + 1'), updated_at: db.fn.now() }).returning('auth_version');
+        return row.auth_version;
+      } catch (error) {
+        if (isUniqueViolation(error)) return null;
+        throw error;
+      }
+    },
+
+    async bumpAuthVersion(id: number): Promise<number> {
+      const [row] = await users().where({ id }).update({ auth_version: db.raw('auth_version + 1'), updated_at: db.fn.now() }).returning('auth_version');
+      return row.auth_version;
+    },
+
+    async setRole(id: number, role: Role): Promise<void> {
+      await users().where({ id }).update({ role, updated_at: db.fn.now() });
+    },
+
+    async countReferred(id: number): Promise<number> {
+      const row = await users().where({ referred_by: id }).count<{ count: number }[]>({ count: '*' }).first();
+      return Number(row?.count ?? 0);
+    },
+  };
+}
+
+export type UserModel = ReturnType<typeof createUserModel>;

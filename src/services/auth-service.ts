@@ -1,0 +1,223 @@
+// Accounts and their security: sign-up, log-in with lockout, password reset, password and email change,
+// ending sessions. Speaks the domain only; expected failures are return values.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Language } from '../i18n/i18n.js';
+import { createAuthEventModel, type RequestMeta } from '../models/auth-event-model.js';
+import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
+import { createPasswordResetModel } from '../models/password-reset-model.js';
+import { createRateCounterModel } from '../models/rate-counter-model.js';
+import { createSessionModel } from '../models/session-model.js';
+import { createUserModel, type Preferences, type User } from '../models/user-model.js';
+import type { JobQueue } from './job-queue.js';
+import type { Mail, Mailer } from './mailer.js';
+import { passwordProblem, type PasswordHasher, type PasswordProblem } from './passwords.js';
+
+export const LOCK_AFTER_FAILURES = 10;
+export const LOCK_MINUTES = 15;
+export const RESET_TTL_MINUTES = 60;
+export const RESETS_PER_ADDRESS_PER_HOUR = 3;
+
+export type SignupInput = Preferences & { email: string; password: string; language: Language; referrerId?: string };
+
+export type AuthResult = { status: 'ok'; user: User } | { status: 'invalid' } | { status: 'locked' };
+
+/** The hook for work that must happen in the same transaction as a sign-up (the amoCRM sync adds its job here). */
+export type SignupHook = (trx: Knex.Transaction, user: User) => Promise<void>;
+
+export function hashToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+export function hashEmail(email: string): string {
+  return createHash('sha256').update(email.toLowerCase()).digest('hex').slice(0, 16);
+}
+
+export function createAuthService({ db, jobs, mailer, hasher, appUrl, onSignup = [] }: {
+  db: Knex; jobs: JobQueue; mailer: Mailer; hasher: PasswordHasher; appUrl: string; onSignup?: SignupHook[];
+}) {
+  const users = createUserModel(db);
+  const events = createAuthEventModel(db);
+  const resets = createPasswordResetModel(db);
+  const counters = createRateCounterModel(db);
+  const sessions = createSessionModel(db);
+
+  const mail = (trx: Knex | Knex.Transaction, message: Mail) => jobs.add(trx, 'mail:send', message, { maxAttempts: 10 });
+
+  return {
+    passwordProblem,
+
+    async register(input: SignupInput, meta: RequestMeta): Promise<{ user: User } | { error: 'email_taken' | 'unknown_bouquet' }> {
+      const problem = passwordProblem(input.password, input.email);
+      if (problem) throw new Error(`register called with a password that breaks a rule: ${problem}`);
+      const passwordHash = await hasher.hash(input.password);
+      const result = await db.transaction(async (trx) => {
+        const category = await createBouquetCategoryModel(trx).findByCode(input.bouquet);
+        if (!category) return { error: 'unknown_bouquet' } as const;
+        const referrer = input.referrerId ? await createUserModel(trx).findByReferralId(input.referrerId) : null;
+        const user = await createUserModel(trx).insert({
+          email: input.email, passwordHash, language: input.language, referralId: randomUUID(), referredBy: referrer?.id ?? null,
+          bouquet: category.code, address: input.address, deliveryDate: input.deliveryDate, interval: input.interval,
+          wishes: input.wishes, accountSumKopecks: category.priceKopecks,
+        });
+        if (!user) return { error: 'email_taken' } as const;
+        await createAuthEventModel(trx).record('signup', user.id, meta);
+        for (const hook of onSignup) await hook(trx, user);
+        return { user };
+      });
+      if ('error' in result && result.error === 'email_taken') {
+        // The form says the address is taken (the design logs the customer in after sign-up); its owner hears of it.
+        const owner = await users.findByEmail(input.email);
+        if (owner) await mail(db, { to: owner.email, template: 'signup-attempt', language: owner.language, params: { forgotUrl: `${appUrl}/forgot-password` } });
+      }
+      return result;
+    },
+
+    /** Checks email and password. Unknown emails cost one bcrypt comparison too; a lock is told only to whoever knows the password. */
+    async authenticate(email: string, password: string, meta: RequestMeta): Promise<AuthResult> {
+      const found = await users.credentialsByEmail(email);
+      if (!found) {
+        await hasher.verifyNothing(password);
+        await events.record('login_fail', null, meta);
+        return { status: 'invalid' };
+      }
+      const ok = await hasher.verify(password, found.passwordHash);
+      const locked = found.lockedUntil !== null && found.lockedUntil > new Date();
+      if (locked) {
+        await events.record('login_fail', found.id, meta);
+        return ok ? { status: 'locked' } : { status: 'invalid' };
+      }
+      if (!ok) {
+        const lockedNow = await users.recordFailedLogin(found.id, LOCK_AFTER_FAILURES, LOCK_MINUTES);
+        await events.record('login_fail', found.id, meta);
+        if (lockedNow) await events.record('locked', found.id, meta);
+        return { status: 'invalid' };
+      }
+      const rehash = hasher.needsRehash(found.passwordHash) ? await hasher.hash(password) : undefined;
+      await users.recordLogin(found.id, meta.ip, rehash);
+      await events.record('login_ok', found.id, meta);
+      return { status: 'ok', user: found.user };
+    },
+
+    /** The user a session belongs to, or null when the account is gone or its auth_version moved on (S10). */
+    async sessionUser(id: number, authVersion: number): Promise<User | null> {
+      const user = await users.findById(id);
+      return user && user.authVersion === authVersion ? user : null;
+    },
+
+    /**
+     * Queues the reset mail. Always the same work on the request path whether or not the address has an
+     * account; past 3 requests an hour for one address the mail is silently dropped.
+     */
+    async requestPasswordReset(email: string, language: Language, meta: RequestMeta): Promise<void> {
+      const { hits } = await counters.hit(`forgot:address:${hashEmail(email)}`, 3600_000);
+      if (hits > RESETS_PER_ADDRESS_PER_HOUR) return;
+      await jobs.add(db, 'auth:password-reset', { email, language, ip: meta.ip, userAgent: meta.userAgent }, { maxAttempts: 10 });
+    },
+
+    /** Job: makes the token (only its hash is stored) and mails the link; nothing for an unknown address. */
+    async sendPasswordReset(email: string, language: Language, meta: RequestMeta): Promise<void> {
+      const user = await users.findByEmail(email);
+      if (!user) return;
+      const token = randomBytes(32).toString('base64url');
+      await db.transaction(async (trx) => {
+        await createPasswordResetModel(trx).replaceForUser(user.id, hashToken(token), user.authVersion, RESET_TTL_MINUTES);
+        await createAuthEventModel(trx).record('reset_requested', user.id, meta);
+      });
+      // The mail is sent here rather than queued again so that the raw token is never stored anywhere.
+      await mailer.send({ to: user.email, template: 'password-reset', language, params: { resetUrl: `${appUrl}/reset-password?token=${token}`, minutes: RESET_TTL_MINUTES } });
+    },
+
+    async resetTokenValid(token: string): Promise<boolean> {
+      return resets.isValid(hashToken(token));
+    },
+
+    /** Sets a new password from a valid token; ends every session of the user and clears the lock. */
+    async resetPassword(token: string, password: string, meta: RequestMeta): Promise<{ ok: true } | { error: 'invalid_token' | PasswordProblem }> {
+      if (!(await resets.isValid(hashToken(token)))) return { error: 'invalid_token' };
+      const result = await db.transaction(async (trx) => {
+        const grant = await createPasswordResetModel(trx).consume(hashToken(token));
+        if (!grant) return { error: 'invalid_token' } as const;
+        const user = await createUserModel(trx).findById(grant.userId);
+        if (!user || user.authVersion !== grant.authVersion) return { error: 'invalid_token' } as const;
+        const problem = passwordProblem(password, user.email);
+        if (problem) throw new KeepToken(problem);
+        await createUserModel(trx).updatePassword(user.id, await hasher.hash(password));
+        await createPasswordResetModel(trx).deleteForUser(user.id);
+        await createSessionModel(trx).deleteForUser(user.id);
+        await createAuthEventModel(trx).record('reset_done', user.id, meta);
+        await mail(trx, { to: user.email, template: 'password-changed', language: user.language, params: { at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
+        return { ok: true } as const;
+      }).catch((error: unknown) => {
+        if (error instanceof KeepToken) return { error: error.problem }; // rolled back: the token still works
+        throw error;
+      });
+      return result;
+    },
+
+    async changePassword(userId: number, currentPassword: string, password: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | PasswordProblem }> {
+      const user = await users.findById(userId);
+      const hash = await users.passwordHash(userId);
+      if (!user || !hash || !(await hasher.verify(currentPassword, hash))) return { error: 'wrong_password' };
+      const problem = passwordProblem(password, user.email);
+      if (problem) return { error: problem };
+      const newHash = await hasher.hash(password);
+      await db.transaction(async (trx) => {
+        await createUserModel(trx).updatePassword(userId, newHash);
+        await createPasswordResetModel(trx).deleteForUser(userId);
+        await createSessionModel(trx).deleteForUser(userId, keepSid);
+        await createAuthEventModel(trx).record('password_changed', userId, meta);
+        await mail(trx, { to: user.email, template: 'password-changed', language: user.language, params: { at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
+      });
+      return { user: (await users.findById(userId))! };
+    },
+
+    async changeEmail(userId: number, currentPassword: string, email: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | 'email_taken' | 'same_email' }> {
+      const user = await users.findById(userId);
+      const hash = await users.passwordHash(userId);
+      if (!user || !hash || !(await hasher.verify(currentPassword, hash))) return { error: 'wrong_password' };
+      if (user.email.toLowerCase() === email.toLowerCase()) return { error: 'same_email' };
+      const changed = await db.transaction(async (trx) => {
+        const version = await createUserModel(trx).updateEmail(userId, email);
+        if (version === null) return false;
+        await createPasswordResetModel(trx).deleteForUser(userId);
+        await createSessionModel(trx).deleteForUser(userId, keepSid);
+        await createAuthEventModel(trx).record('email_changed', userId, meta);
+        await mail(trx, { to: user.email, template: 'email-changed', language: user.language, params: { newEmail: email, at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
+        return true;
+      });
+      if (!changed) return { error: 'email_taken' };
+      return { user: (await users.findById(userId))! };
+    },
+
+    async recordLogout(userId: number, meta: RequestMeta): Promise<void> {
+      await events.record('logout', userId, meta);
+    },
+
+    /** Ends every session of the user, this one included. */
+    async logoutEverywhere(userId: number, meta: RequestMeta): Promise<void> {
+      await db.transaction(async (trx) => {
+        await createUserModel(trx).bumpAuthVersion(userId);
+        await createSessionModel(trx).deleteForUser(userId);
+        await createAuthEventModel(trx).record('logout_all', userId, meta);
+      });
+    },
+
+    async referrerExists(referralId: string): Promise<boolean> {
+      return Boolean(await users.findByReferralId(referralId));
+    },
+
+    /** Periodic clean-up of expired rows. */
+    async pruneExpired(): Promise<{ sessions: number; resets: number; counters: number }> {
+      return { sessions: await sessions.deleteExpired(), resets: await resets.deleteExpired(), counters: await counters.deleteExpired() };
+    },
+  };
+}
+
+class KeepToken extends Error {
+  constructor(readonly problem: PasswordProblem) {
+    super(problem);
+  }
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

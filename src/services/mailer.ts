@@ -1,0 +1,57 @@
+// Outgoing mail: rendered from views/emails/<template>.html.njk and .txt.njk in the recipient's language, sent
+// through SMTP_URL, or — with no SMTP configured — written to var/mail/*.eml with its links logged, so that a
+// development install can still follow a reset link.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import nunjucks from 'nunjucks';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { formatDate, formatDateTime, formatMoney, translator, type Language, type MessageKey } from '../i18n/i18n.js';
+
+export type MailTemplate = 'password-reset' | 'password-changed' | 'email-changed' | 'signup-attempt';
+
+export type Mail = { to: string; template: MailTemplate; language: Language; params?: Record<string, unknown> };
+
+export function createMailer({ config, logger }: { config: Config; logger: Logger }) {
+  const views = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(config.paths.views, 'emails')), { autoescape: true });
+  const transport = config.smtpUrl
+    ? nodemailer.createTransport(config.smtpUrl)
+    : nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  const mailDir = path.join(config.paths.varDir, 'mail');
+
+  function render(mail: Mail) {
+    const t = translator(mail.language);
+    const context = {
+      ...mail.params, lang: mail.language, t, appUrl: config.appUrl,
+      money: (k: number) => formatMoney(k, mail.language),
+      date: (iso: string) => formatDate(iso, mail.language),
+      dateTime: (d: Date | string) => formatDateTime(new Date(d), config.shopTimeZone, mail.language),
+    };
+    return {
+      subject: t(`email.${mail.template}.subject` as MessageKey),
+      html: views.render(`${mail.template}.html.njk`, context),
+      text: views.render(`${mail.template}.txt.njk`, context),
+    };
+  }
+
+  return {
+    render,
+    async send(mail: Mail): Promise<void> {
+      const message = { from: config.mailFrom, to: mail.to, ...render(mail) };
+      const info = await transport.sendMail(message);
+      if (!config.smtpUrl) {
+        mkdirSync(mailDir, { recursive: true });
+        const file = path.join(mailDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.eml`);
+        writeFileSync(file, (info as unknown as { message: Buffer }).message);
+        const links = message.text.match(/https?:\/\/\S+/g) ?? [];
+        logger.info({ file, template: mail.template, links }, 'mail written to a file (no SMTP_URL configured)');
+      } else {
+        logger.info({ template: mail.template, messageId: info.messageId }, 'mail sent');
+      }
+    },
+  };
+}
+
+export type Mailer = ReturnType<typeof createMailer>;
