@@ -23,7 +23,9 @@ export const emailField = line(254, 'email.too_long')
   .pipe(z.string().min(1, { error: 'email.required' }).regex(/^[^\s@"<>()[\]\\,;:]+@[^\s@"<>()[\]\\,;:]+\.[^\s@"<>()[\]\\,;:]{2,}$/, { error: 'email.invalid' }));
 
 // Passwords are taken exactly as typed; the length rule is in bytes (bcrypt's limit) and checked with the others.
-const passwordField = z.string({ error: 'form.invalid' }).max(1024, { error: 'password.too_long' }).min(1, { error: 'password.required' });
+// Control characters are refused: bcrypt would stop at a NUL byte and silently ignore the rest.
+const passwordField = z.string({ error: 'form.invalid' }).max(1024, { error: 'password.too_long' }).min(1, { error: 'password.required' })
+  .regex(SINGLE_LINE, { error: 'form.control_chars' });
 /** A new password: the rules that need nothing else are checked on the field, the email rule on the whole form. */
 const newPasswordField = passwordField.superRefine((v, ctx) => {
   const problem = passwordProblem(v);

@@ -64,3 +64,10 @@ export function sessionCookie(res: { headers: Record<string, unknown> }): string
   const cookies = (res.headers['set-cookie'] as string[] | undefined) ?? [];
   return cookies.find((c) => /^(sid|__Host-sid)=/.test(c));
 }
+
+/** The session id inside a signed session cookie (`s:<id>.<signature>`). */
+export function sessionIdOf(setCookie: string | undefined): string {
+  const value = decodeURIComponent(/^[^=]+=([^;]*)/.exec(setCookie ?? '')?.[1] ?? '');
+  if (!value.startsWith('s:')) throw new Error(`not a signed session cookie: ${setCookie}`);
+  return value.slice(2, value.lastIndexOf('.'));
+}

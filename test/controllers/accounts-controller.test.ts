@@ -1,0 +1,95 @@
+import { expect } from 'chai';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { client, csrfFrom, logIn, signUp, uniqueEmail } from '../helpers/client.js';
+import { waitForMail } from '../helpers/smtp.js';
+
+describe('account (/account, /account/password, /account/email)', () => {
+  let t: TestApp;
+  before(async () => {
+    t = createTestApp();
+    await t.startWorker();
+  });
+  after(() => t.close());
+
+  it('when a visitor asks for the account, then they are sent to log in and come back afterwards (S22)', async () => {
+    const { email, password } = await signUp(client(t.app));
+    const agent = client(t.app);
+    const res = await agent.get('/account').expect(303);
+    expect(res.headers.location).to.equal('/login?next=%2Faccount');
+    const loginUrl = res.headers.location!;
+    const page = await agent.get(loginUrl);
+    const back = await agent.post(loginUrl).type('form').send({ _csrf: csrfFrom(page.text), email, password }).expect(303);
+    expect(back.headers.location).to.equal('/account');
+  });
+
+  it('shows email, preferences, account sum and referral link, and is never cached; no password hash anywhere (S19)', async () => {
+    const agent = client(t.app);
+    const { email } = await signUp(agent, { bouquet: 'romantic', interval: 'biweekly', address: 'пр. Мира, 1' });
+    const res = await agent.get('/account').expect(200);
+    expect(res.headers['cache-control']).to.equal('no-store');
+    expect(res.text).to.include(email).and.include('Романтический').and.include('1 раз в 2 недели').and.include('пр. Мира, 1');
+    expect(res.text).to.include('4\u00a0500\u00a0₽');
+    expect(res.text).not.to.match(/\$2[aby]\$/);
+  });
+
+  describe('changing the password (S10, S16, S17)', () => {
+    it('when the current password is right, then the password changes, other sessions end, this one stays on a new id, and a notice is mailed', async () => {
+      const laptop = client(t.app);
+      const { email, password } = await signUp(laptop);
+      const phone = client(t.app);
+      await logIn(phone, email, password);
+      await phone.get('/account').expect(200);
+      const page = await laptop.get('/account/password').expect(200);
+      const res = await laptop.post('/account/password').type('form').send({ _csrf: csrfFrom(page.text), currentPassword: password, password: 'Sovsem novyi parol 77' }).expect(303);
+      expect(res.headers.location).to.equal('/account');
+      await laptop.get('/account').expect(200);
+      await phone.get('/account').expect(303);
+      const mail = await waitForMail(email, { subject: /Пароль изменён/ });
+      expect(mail.text).to.include('/forgot-password');
+      expect((await logIn(client(t.app), email, 'Sovsem novyi parol 77')).status).to.equal(303);
+    });
+
+    it('when the current password is wrong or the new one breaks a rule, then 422 with the message next to the field and nothing changes', async () => {
+      const agent = client(t.app);
+      const { email, password } = await signUp(agent);
+      const page = await agent.get('/account/password');
+      const wrong = await agent.post('/account/password').type('form').send({ _csrf: csrfFrom(page.text), currentPassword: 'not my password', password: 'Sovsem novyi parol 77' });
+      expect(wrong.status).to.equal(422);
+      expect(wrong.text).to.include('id="currentPassword-error"').and.include('Неверный текущий пароль');
+      const tooLong = await agent.post('/account/password').type('form').send({ _csrf: csrfFrom(wrong.text), currentPassword: password, password: 'я'.repeat(37) });
+      expect(tooLong.status).to.equal(422);
+      expect(tooLong.text).to.include('не больше 72 байт');
+      expect((await logIn(client(t.app), email, password)).status).to.equal(303);
+    });
+  });
+
+  describe('changing the email (S16, S17)', () => {
+    it('when the current password is right, then the email changes, the old address is told, and the new one logs in', async () => {
+      const agent = client(t.app);
+      const { email, password } = await signUp(agent);
+      const next = uniqueEmail('moved');
+      const page = await agent.get('/account/email').expect(200);
+      await agent.post('/account/email').type('form').send({ _csrf: csrfFrom(page.text), email: next, currentPassword: password }).expect(303);
+      const account = await agent.get('/account').expect(200);
+      expect(account.text).to.include(next).and.include('Email изменён');
+      const notice = await waitForMail(email, { subject: /Email аккаунта изменён/ });
+      expect(notice.text).to.include(next);
+      expect((await logIn(client(t.app), next, password)).status).to.equal(303);
+      expect((await logIn(client(t.app), email, password)).status).to.equal(401);
+    });
+
+    it('when the password is wrong or the address belongs to someone else, then 422 and nothing changes', async () => {
+      const other = await signUp(client(t.app));
+      const agent = client(t.app);
+      const { email, password } = await signUp(agent);
+      const page = await agent.get('/account/email');
+      const wrong = await agent.post('/account/email').type('form').send({ _csrf: csrfFrom(page.text), email: uniqueEmail(), currentPassword: 'not my password' });
+      expect(wrong.status).to.equal(422);
+      expect(wrong.text).to.include('Неверный текущий пароль');
+      const taken = await agent.post('/account/email').type('form').send({ _csrf: csrfFrom(wrong.text), email: other.email, currentPassword: password });
+      expect(taken.status).to.equal(422);
+      expect(taken.text).to.include('уже зарегистрирован');
+      expect((await t.db('users').whereRaw('lower(email) = ?', [email]).first())).to.not.equal(undefined);
+    });
+  });
+});
