@@ -26,27 +26,36 @@ export async function noScriptContext(browser: Browser, options: { width?: numbe
   return { context, requests };
 }
 
-export async function axeViolations(browser: Browser, url: string, cookies: Parameters<BrowserContext['addCookies']>[0] = []) {
-  const context = await browser.newContext({ javaScriptEnabled: true });
+/** axe on a page as it is now; the page's context must have JavaScript enabled (axe runs as a script). */
+export async function axeOn(page: Page): Promise<string[]> {
+  const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
+  return result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+}
+
+/** axe on a URL, loaded in a JavaScript-enabled copy of the given context (same cookies, same language). */
+export async function axeViolations(browser: Browser, url: string, from?: BrowserContext) {
+  const context = await axeContext(browser, from);
   try {
-    if (cookies.length) await context.addCookies(cookies);
     const page = await context.newPage();
     await page.goto(url);
-    const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
-    return result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+    return await axeOn(page);
   } finally {
     await context.close();
   }
 }
 
-/** Serves an Express app on a free 127.0.0.1 port for the browser. */
-export async function serve(app: Express): Promise<{ url: string; close: () => Promise<void> }> {
+export async function axeContext(browser: Browser, from?: BrowserContext): Promise<BrowserContext> {
+  return browser.newContext({ javaScriptEnabled: true, locale: 'ru-RU', storageState: from ? await from.storageState() : undefined });
+}
+
+/** Serves an Express app on 127.0.0.1 (a free port unless given) for the browser. */
+export async function serve(app: Express, port = 0): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = app.listen(port, '127.0.0.1', () => resolve(s));
   });
-  const { port } = server.address() as AddressInfo;
+  const { port: listening } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${listening}`,
     close: () => new Promise((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
