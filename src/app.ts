@@ -27,19 +27,33 @@ import { createHomeController } from './controllers/home-controller.js';
 import { createPasswordResetsController } from './controllers/password-resets-controller.js';
 import { createRegistrationsController } from './controllers/registrations-controller.js';
 import { createSessionsController } from './controllers/sessions-controller.js';
+import { createStaffAmocrmController } from './controllers/staff-amocrm-controller.js';
+import { createCrm } from './crm/crm.js';
+import type { AmoSettings } from './crm/connection.js';
+import { createCrmAdminService } from './services/crm-admin-service.js';
+import { createCrmSyncService } from './services/crm-sync-service.js';
 import { routes } from './routes.js';
 
-export type AppDeps = { config: Config; db: Knex; logger: Logger };
+/** `amo` replaces the configured amoCRM (the development simulator, or a test's). */
+export type AppDeps = { config: Config; db: Knex; logger: Logger; amo?: AmoSettings };
+
+export function amoSettingsFrom(config: Config): AmoSettings {
+  const { baseUrl, longLivedToken, clientId, clientSecret, redirectUri, authUrl } = config.amocrm;
+  return { baseUrl, longLivedToken, clientId, clientSecret, redirectUri, authUrl };
+}
 
 /** The domain services, shared by the web app and the job worker. */
-export function createServices({ config, db, logger }: AppDeps) {
+export function createServices({ config, db, logger, amo }: AppDeps) {
   const jobs = createJobQueue();
   const mailer = createMailer({ config, logger });
   const hasher = createPasswordHasher();
   const catalog = createCatalogService({ db });
-  const auth = createAuthService({ db, jobs, mailer, hasher, appUrl: config.appUrl });
+  const crm = createCrm({ db, settings: amo ?? amoSettingsFrom(config), secrets: config.sessionSecrets, names: config.amocrm.fieldNames, timeZone: config.shopTimeZone });
+  const crmSync = createCrmSyncService({ db, crm, jobs, appUrl: config.appUrl, logger });
+  const crmAdmin = createCrmAdminService({ db, crm, sync: crmSync, names: config.amocrm.fieldNames });
+  const auth = createAuthService({ db, jobs, mailer, hasher, appUrl: config.appUrl, onAccountChange: [crmSync.customerChanged] });
   const accounts = createAccountService({ db, appUrl: config.appUrl });
-  return { jobs, mailer, hasher, catalog, auth, accounts };
+  return { jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -53,6 +67,7 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     sessions: createSessionsController({ auth: services.auth, passport, cookieName }),
     passwordResets: createPasswordResetsController({ auth: services.auth }),
     accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),
+    staffAmocrm: createStaffAmocrmController({ crmAdmin: services.crmAdmin }),
   };
 }
 export type Controllers = ReturnType<typeof createControllers>;

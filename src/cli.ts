@@ -1,13 +1,39 @@
 // Operator commands: npm run cli -- <command> [args]
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, loadConfig, readEnvironment, type Config } from './config.js';
-import { migrate, openDatabase } from './db.js';
+import { createInterface } from 'node:readline';
+import { ConfigError, loadConfig, readEnvironment, type Config, type Environment } from './config.js';
+import { migrate, openDatabase, type Database } from './db.js';
+import { createServices, type Services } from './app.js';
 import { createLogger, type Logger } from './logger.js';
 import { createWorker } from './services/job-queue.js';
 import { CRONTAB, createTasks } from './tasks.js';
 
-type Command = { usage: string; run: (args: string[], ctx: { config: Config; logger: Logger }) => Promise<void> };
+type Ctx = { config: Config; logger: Logger; env: Environment };
+type Command = { usage: string; run: (args: string[], ctx: Ctx) => Promise<void> };
+
+/** Opens the database and the services for one command, and always closes them. */
+async function withServices<T>({ config, logger }: Ctx, work: (services: Services, db: Database['db']) => Promise<T>): Promise<T> {
+  const database = await openDatabase(config, logger, { poolMax: 2 });
+  try {
+    await migrate(database.db, database.url);
+    return await work(createServices({ config, db: database.db, logger }), database.db);
+  } finally {
+    await database.close();
+  }
+}
+
+async function askPassword(question: string): Promise<string> {
+  if (!process.stdin.isTTY) throw new UsageError('set STAFF_PASSWORD, or run in a terminal to be asked');
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
+  const write = (rl as unknown as { _writeToOutput: (s: string) => void });
+  process.stdout.write(question);
+  write._writeToOutput = () => undefined; // typed characters are not echoed
+  const answer = await new Promise<string>((resolve) => rl.question('', resolve));
+  rl.close();
+  process.stdout.write('\n');
+  return answer;
+}
 
 const commands: Record<string, Command> = {
   migrate: {
@@ -31,6 +57,29 @@ const commands: Record<string, Command> = {
       const file = path.join(config.paths.migrations, `${stamp}_${name}.ts`);
       writeFileSync(file, `import type { Knex } from 'knex';\n\nexport async function up(knex: Knex): Promise<void> {\n}\n\nexport async function down(knex: Knex): Promise<void> {\n}\n`, { flag: 'wx' });
       process.stdout.write(`${path.relative(config.paths.root, file)}\n`);
+    },
+  },
+  'staff:add': {
+    usage: 'staff:add <email>       create a staff account (password from STAFF_PASSWORD or asked), or make an account staff',
+    async run(args, ctx) {
+      const email = args[0]?.trim().toLowerCase();
+      if (!email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new UsageError('staff:add needs an email address');
+      const password = ctx.env.STAFF_PASSWORD ?? await askPassword(`Password for ${email}: `);
+      await withServices(ctx, async ({ auth }) => {
+        const result = await auth.addStaff(email, password);
+        if ('error' in result) throw new UsageError(`password refused: ${result.error.replace('_', ' ')}`);
+        process.stdout.write(`${email} is staff${result.created ? ' (new account)' : ' (existing account; password unchanged)'}\n`);
+      });
+    },
+  },
+  'amocrm:fields': {
+    usage: 'amocrm:fields           find the eight lead fields in amoCRM and create the missing ones',
+    async run(_args, ctx) {
+      await withServices(ctx, async ({ crmAdmin }) => {
+        const { created, missing } = await crmAdmin.createMissingFields();
+        process.stdout.write(`created: ${created.join(', ') || 'none'}; missing: ${missing.join(', ') || 'none'}\n`);
+        if (missing.length) process.exitCode = 1;
+      });
     },
   },
   worker: {
@@ -60,9 +109,10 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write(`usage: npm run cli -- <command>\n\n${Object.values(commands).map((c) => `  ${c.usage}`).join('\n')}\n`);
     process.exit(name ? 2 : 0);
   }
-  const config = loadConfig(readEnvironment());
+  const env = readEnvironment();
+  const config = loadConfig(env);
   const logger = createLogger({ level: config.logLevel });
-  await command.run(args, { config, logger });
+  await command.run(args, { config, logger, env });
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -112,6 +112,17 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
   const redirectUri = value('AMOCRM_REDIRECT_URI') ?? `${appUrlText.replace(/\/$/, '')}/staff/amocrm/callback`;
   const authUrl = value('AMOCRM_AUTH_URL') ?? 'https://www.amocrm.ru/oauth';
 
+  const fieldNames = {
+    sum: value('AMOCRM_FIELD_SUM') ?? 'Сумма счёта',
+    bouquet: value('AMOCRM_FIELD_BOUQUET') ?? 'Выбор букета (категория)',
+    address: value('AMOCRM_FIELD_ADDRESS') ?? 'Адрес доставки',
+    deliveryDate: value('AMOCRM_FIELD_DELIVERY_DATE') ?? 'Дата доставки',
+    interval: value('AMOCRM_FIELD_INTERVAL') ?? 'Интервал поставки букетов',
+    wishes: value('AMOCRM_FIELD_WISHES') ?? 'Пожелания к букетам',
+    email: value('AMOCRM_FIELD_EMAIL') ?? 'Email',
+    referralLink: value('AMOCRM_FIELD_REFERRAL_LINK') ?? 'Реферальная ссылка',
+  };
+
   const webhookSecretText = required('AMOCRM_WEBHOOK_SECRET');
   if (webhookSecretText && webhookSecretText.length < 32) problems.push('AMOCRM_WEBHOOK_SECRET must be at least 32 characters');
   const webhookSecret = webhookSecretText ?? (production ? '' : generatedSecret(varDir, 'amocrm-webhook-secret'));
@@ -149,7 +160,7 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     sessionSecrets,
     smtpUrl,
     mailFrom,
-    amocrm: { baseUrl: amoBaseUrl, longLivedToken, clientId, clientSecret, redirectUri, authUrl, webhookSecret },
+    amocrm: { baseUrl: amoBaseUrl, longLivedToken, clientId, clientSecret, redirectUri, authUrl, webhookSecret, fieldNames },
     trustProxy,
     logLevel,
     shopTimeZone,

@@ -1,7 +1,7 @@
 // Every URL of the site on one screen: path → middleware → controller action.
 import { Router, type RequestHandler } from 'express';
 import type { Controllers } from './app.js';
-import { noStore, requireUser } from './middleware/locals.js';
+import { noStore, requireStaff, requireUser } from './middleware/locals.js';
 
 type Limits = { login: RequestHandler; signup: RequestHandler; forgot: RequestHandler };
 
@@ -29,6 +29,15 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/account/email', requireUser, c.accounts.editEmail);
   r.post('/account/email', requireUser, c.accounts.updateEmail);
   r.post('/account/logout-everywhere', requireUser, c.sessions.destroyAll);
+
+  r.get('/staff', requireStaff, (_req, res) => res.redirect(303, '/staff/amocrm'));
+  r.get('/staff/amocrm', requireStaff, c.staffAmocrm.show);
+  r.get('/staff/amocrm/connect', requireStaff, c.staffAmocrm.connect);
+  r.get('/staff/amocrm/callback', requireStaff, c.staffAmocrm.callback);
+  r.post('/staff/amocrm/fields', requireStaff, c.staffAmocrm.createFields);
+  r.post('/staff/amocrm/resume', requireStaff, c.staffAmocrm.resume);
+  r.post('/staff/amocrm/jobs/:id/retry', requireStaff, c.staffAmocrm.retryJob);
+  r.post('/staff/amocrm/customers/:userId/resync', requireStaff, c.staffAmocrm.resync);
 
   r.get('/:referralId', c.registrations.referral); // last: a referral link is a bare UUID
 

@@ -3,7 +3,9 @@ import type { Server } from 'node:http';
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config.js';
 import { migrate, openDatabase, type Database } from './db.js';
 import { createLogger } from './logger.js';
-import { createApp } from './app.js';
+import { amoSettingsFrom, createApp } from './app.js';
+import type { AmoSettings } from './crm/connection.js';
+import type { Logger } from './logger.js';
 import { createWorker, type Worker } from './services/job-queue.js';
 import { CRONTAB, createTasks } from './tasks.js';
 
@@ -27,6 +29,7 @@ async function main(): Promise<void> {
   let worker: Worker | undefined;
   let starting: Promise<void> = Promise.resolve();
   let stopping = false;
+  let stopSimulator: (() => Promise<void>) | undefined;
 
   // Installed first, so that a signal during start-up still stops everything that was started.
   const stop = async (signal: string) => {
@@ -45,6 +48,7 @@ async function main(): Promise<void> {
     }
     await worker?.stop(); // the running job finishes
     await database?.close(); // pools, then the embedded PostgreSQL
+    await stopSimulator?.();
     logger.info('stopped');
     process.exit(0);
   };
@@ -52,12 +56,13 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   starting = (async () => {
+    const amo = await developmentAmoCrm(config, logger, (close) => { stopSimulator = close; });
     database = await openDatabase(config, logger);
     const applied = await migrate(database.db, database.url);
     if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
     if (stopping) return;
 
-    const app = createApp({ config, db: database.db, logger });
+    const app = createApp({ config, db: database.db, logger, amo });
     server = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(config.port, config.host, () => resolve(s)).once('error', reject);
     });
@@ -65,7 +70,7 @@ async function main(): Promise<void> {
     logger.info({ url: config.appUrl, listen: `${config.host}:${config.port}` }, 'listening');
 
     if (config.runWorker && !stopping) {
-      worker = createWorker({ connectionString: database.url, logger, tasks: createTasks({ config, db: database.db, logger }), crontab: CRONTAB });
+      worker = createWorker({ connectionString: database.url, logger, tasks: createTasks({ config, db: database.db, logger, amo }), crontab: CRONTAB });
       await worker.start();
     }
   })();
@@ -73,8 +78,28 @@ async function main(): Promise<void> {
     await starting;
   } catch (error) {
     await database?.close().catch(() => undefined); // never leave an embedded PostgreSQL behind
+    await stopSimulator?.().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Without AMOCRM_BASE_URL (development only: production refuses to start without it) the built-in amoCRM
+ * simulator runs in this process, with the shop's fields and a long-lived token, so that sign-ups reach a CRM.
+ */
+async function developmentAmoCrm(config: Config, logger: Logger, onStop: (close: () => Promise<void>) => void): Promise<AmoSettings | undefined> {
+  if (config.amocrm.baseUrl) return undefined;
+  if (config.production) throw new Error('the amoCRM simulator is refused in production');
+  const { createAmoSimulator } = await import('./crm/simulator/simulator.js');
+  const simulator = createAmoSimulator({ seedLeadFields: true, redirectUri: config.amocrm.redirectUri, clientId: config.amocrm.clientId ?? undefined, clientSecret: config.amocrm.clientSecret ?? undefined });
+  const { url } = await simulator.listen(0);
+  onStop(() => simulator.close());
+  logger.info({ url }, 'amoCRM simulator started (no AMOCRM_BASE_URL configured; its data lives in memory)');
+  const oauth = Boolean(config.amocrm.clientId && config.amocrm.clientSecret);
+  return {
+    ...amoSettingsFrom(config), baseUrl: url, authUrl: `${url}/oauth`,
+    longLivedToken: oauth ? null : config.amocrm.longLivedToken ?? simulator.controls.issueLongLivedToken(),
+  };
 }
 
 main().catch((error: unknown) => {

@@ -9,6 +9,7 @@ import { emailChangeSchema, parseForm, passwordChangeSchema } from './forms.js';
 export function createAccountsController({ auth, accounts }: { auth: AuthService; accounts: AccountService }) {
   return {
     async show(req: Request, res: Response) {
+      if (req.user!.role === 'staff') return res.redirect(303, '/staff');
       res.render('account/show', { account: await accounts.dashboard(req.user!.id, res.locals.lang) });
     },
 

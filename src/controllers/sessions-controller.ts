@@ -42,7 +42,7 @@ export function createSessionsController({ auth, passport, cookieName }: { auth:
         return render(req, res, 401, { email: form.data.email }, { _form: message });
       }
       await logIn(req, result.user, { remember: form.data.remember === '1' });
-      res.redirect(303, safeReturnPath(req.query.next));
+      res.redirect(303, safeReturnPath(req.query.next, result.user.role === 'staff' ? '/staff' : '/account'));
     },
 
     async destroy(req: Request, res: Response) {

@@ -1,6 +1,7 @@
 // What every view may use: the current user (a view-model, never the row), a lazily created CSRF token, and the
 // one-shot flash message. Authenticated and auth-form pages are never cached (S15).
 import type { Request, RequestHandler } from 'express';
+import { ForbiddenError } from './errors.js';
 
 export function locals(generateToken: (req: Request) => string): RequestHandler {
   return (req, res, next) => {
@@ -25,6 +26,14 @@ export const noStore: RequestHandler = (_req, res, next) => {
 export const requireUser: RequestHandler = (req, res, next) => {
   if (req.user) return next();
   res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
+};
+
+/** Staff pages (S22): a visitor is sent to log in, a customer gets 403. */
+export const requireStaff: RequestHandler = (req, res, next) => {
+  if (!req.user) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
+  if (req.user.role !== 'staff') return next(new ForbiddenError('staff only'));
+  res.set('Cache-Control', 'no-store');
+  next();
 };
 
 /** A same-site relative path, or the fallback (S20): not `//host`, not `/\host`, no scheme. */

@@ -11,17 +11,20 @@ export type Preferences = {
   wishes: string;
 };
 
-export type User = Preferences & {
+/** A customer always has preferences and an account sum; a staff account may have none. */
+export type User = Nullable<Preferences, 'bouquet' | 'address' | 'deliveryDate' | 'interval'> & {
   id: number;
   email: string;
   role: Role;
   language: Language;
   referralId: string;
   referredBy: number | null;
-  accountSumKopecks: number;
+  accountSumKopecks: number | null;
   authVersion: number;
   createdAt: Date;
 };
+
+type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]: T[P] | null };
 
 /** What authentication needs beyond the public fields; never handed to views. */
 export type UserCredentials = {
@@ -34,8 +37,8 @@ export type UserCredentials = {
 
 type UserRow = {
   id: number; email: string; role: Role; language: Language; referral_id: string; referred_by: number | null;
-  bouquet: string; address: string; delivery_date: string; interval: Preferences['interval']; wishes: string;
-  account_sum_kopecks: number; auth_version: number; created_at: Date;
+  bouquet: string | null; address: string | null; delivery_date: string | null; interval: Preferences['interval'] | null; wishes: string;
+  account_sum_kopecks: number | null; auth_version: number; created_at: Date;
 };
 
 const COLUMNS = ['id', 'email', 'role', 'language', 'referral_id', 'referred_by', 'bouquet', 'address', 'delivery_date',
@@ -78,6 +81,17 @@ export function createUserModel(db: Knex | Knex.Transaction) {
           delivery_date: input.deliveryDate, interval: input.interval, wishes: input.wishes,
           account_sum_kopecks: input.accountSumKopecks,
         }).returning(COLUMNS);
+        return toUser(row as UserRow);
+      } catch (error) {
+        if (isUniqueViolation(error)) return null;
+        throw error;
+      }
+    },
+
+    /** A staff account: no subscription, so no preferences. Null when the email is taken. */
+    async insertStaff(email: string, passwordHash: string, referralId: string): Promise<User | null> {
+      try {
+        const [row] = await users().insert({ email, password_hash: passwordHash, role: 'staff', referral_id: referralId }).returning(COLUMNS);
         return toUser(row as UserRow);
       } catch (error) {
         if (isUniqueViolation(error)) return null;

@@ -12,7 +12,7 @@ export function createAccountService({ db, appUrl }: { db: Knex; appUrl: string 
     async dashboard(userId: number, language: Language) {
       const user = await users.findById(userId);
       if (!user) throw new Error(`no user ${userId}`);
-      const category = await categories.findByCode(user.bouquet);
+      const category = user.bouquet ? await categories.findByCode(user.bouquet) : null;
       return {
         email: user.email,
         accountSumKopecks: user.accountSumKopecks,

@@ -22,8 +22,8 @@ export type SignupInput = Preferences & { email: string; password: string; langu
 
 export type AuthResult = { status: 'ok'; user: User } | { status: 'invalid' } | { status: 'locked' };
 
-/** The hook for work that must happen in the same transaction as a sign-up (the amoCRM sync adds its job here). */
-export type SignupHook = (trx: Knex.Transaction, user: User) => Promise<void>;
+/** Work that must happen in the same transaction as a sign-up or an email change (the amoCRM sync adds its job here). */
+export type AccountHook = (trx: Knex.Transaction, userId: number) => Promise<void>;
 
 export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
@@ -33,8 +33,8 @@ export function hashEmail(email: string): string {
   return createHash('sha256').update(email.toLowerCase()).digest('hex').slice(0, 16);
 }
 
-export function createAuthService({ db, jobs, mailer, hasher, appUrl, onSignup = [] }: {
-  db: Knex; jobs: JobQueue; mailer: Mailer; hasher: PasswordHasher; appUrl: string; onSignup?: SignupHook[];
+export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountChange = [] }: {
+  db: Knex; jobs: JobQueue; mailer: Mailer; hasher: PasswordHasher; appUrl: string; onAccountChange?: AccountHook[];
 }) {
   const users = createUserModel(db);
   const events = createAuthEventModel(db);
@@ -62,7 +62,7 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onSignup =
         });
         if (!user) return { error: 'email_taken' } as const;
         await createAuthEventModel(trx).record('signup', user.id, meta);
-        for (const hook of onSignup) await hook(trx, user);
+        for (const hook of onAccountChange) await hook(trx, user.id);
         return { user };
       });
       if ('error' in result && result.error === 'email_taken') {
@@ -183,11 +183,25 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onSignup =
         await createPasswordResetModel(trx).deleteForUser(userId);
         await createSessionModel(trx).deleteForUser(userId, keepSid);
         await createAuthEventModel(trx).record('email_changed', userId, meta);
+        for (const hook of onAccountChange) await hook(trx, userId);
         await mail(trx, { to: user.email, template: 'email-changed', language: user.language, params: { newEmail: email, at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
         return true;
       });
       if (!changed) return { error: 'email_taken' };
       return { user: (await users.findById(userId))! };
+    },
+
+    /** Creates a staff account, or makes an existing account staff (its password stays). */
+    async addStaff(email: string, password: string): Promise<{ created: boolean } | { error: PasswordProblem }> {
+      const existing = await users.findByEmail(email);
+      if (existing) {
+        await users.setRole(existing.id, 'staff');
+        return { created: false };
+      }
+      const problem = passwordProblem(password, email);
+      if (problem) return { error: problem };
+      const user = await users.insertStaff(email, await hasher.hash(password), randomUUID());
+      return user ? { created: true } : { created: false };
     },
 
     async recordLogout(userId: number, meta: RequestMeta): Promise<void> {

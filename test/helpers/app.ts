@@ -11,6 +11,7 @@ import { createTasks } from '../../src/tasks.js';
 import { collectPages } from './pages.js';
 import { testDatabase } from './db.js';
 import { smtpUrl } from './smtp.js';
+import { sharedSimulator } from './amocrm.js';
 
 export const TEST_ENV: Environment = {
   NODE_ENV: 'test',
@@ -30,7 +31,10 @@ export type TestApp = {
 };
 
 export function testConfig(env: Environment = {}, databaseUrl = testDatabase().url): Config {
-  return loadConfig({ ...TEST_ENV, SMTP_URL: smtpUrl(), DATABASE_URL: databaseUrl, ...env }, { root: findProjectRoot() });
+  const amo = sharedSimulator();
+  return loadConfig({
+    ...TEST_ENV, SMTP_URL: smtpUrl(), DATABASE_URL: databaseUrl, AMOCRM_BASE_URL: amo.url, AMOCRM_LONG_LIVED_TOKEN: amo.token, ...env,
+  }, { root: findProjectRoot() });
 }
 
 export function createTestApp(options: { env?: Environment; databaseUrl?: string } = {}): TestApp {

@@ -46,6 +46,29 @@ export async function stopTestDatabase(): Promise<void> {
   await embedded?.stop();
 }
 
+/** A database of its own, migrated, for tests that change installation-wide state (the amoCRM connection). */
+export async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const { serverUrl } = testDatabase();
+  const name = `flowers_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`create database ${admin.escapeIdentifier(name)}`);
+  await admin.end();
+  const url = withDatabase(serverUrl, name);
+  const db = createDb(url);
+  await migrate(db, url);
+  await db.destroy();
+  return {
+    url,
+    async drop() {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      await c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`);
+      await c.end();
+    },
+  };
+}
+
 /** The run's database: its URL, the server's URL, and a shared Knex pool for assertions. */
 export function testDatabase(): State {
   if (!state) throw new Error('the test database is not started (test/helpers/hooks.ts)');

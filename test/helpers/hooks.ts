@@ -3,13 +3,14 @@
 import { pageProblems, renderedPages } from './pages.js';
 import { startTestDatabase, stopTestDatabase } from './db.js';
 import { startSmtp, stopSmtp } from './smtp.js';
+import { startSharedSimulator, stopSharedSimulator } from './amocrm.js';
 
 export async function mochaGlobalSetup(): Promise<void> {
-  await Promise.all([startTestDatabase(), startSmtp()]);
+  await Promise.all([startTestDatabase(), startSmtp(), startSharedSimulator()]);
 }
 
 export async function mochaGlobalTeardown(): Promise<void> {
-  await Promise.all([stopTestDatabase(), stopSmtp()]);
+  await Promise.all([stopTestDatabase(), stopSmtp(), stopSharedSimulator()]);
 }
 
 export const mochaHooks = {

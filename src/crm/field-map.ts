@@ -1,0 +1,170 @@
+// The eight lead fields of the design document, found in the amoCRM account by name (names configurable) and
+// written by field_id — amoCRM refuses fields identified only by name. The map is kept in PostgreSQL so that
+// every process shares it; `resolve()` reads the account again and `createMissing()` adds what is not there.
+import type { Knex } from 'knex';
+import { AmoError, type AmoClient, type AmoCustomField, type AmoLead, type CustomFieldValue } from './amocrm-client.js';
+
+export const FIELD_ROLES = ['sum', 'bouquet', 'address', 'deliveryDate', 'interval', 'wishes', 'email', 'referralLink'] as const;
+export type FieldRole = (typeof FIELD_ROLES)[number];
+export type FieldNames = Record<FieldRole, string>;
+
+export const DEFAULT_FIELD_NAMES: FieldNames = {
+  sum: 'Сумма счёта',
+  bouquet: 'Выбор букета (категория)',
+  address: 'Адрес доставки',
+  deliveryDate: 'Дата доставки',
+  interval: 'Интервал поставки букетов',
+  wishes: 'Пожелания к букетам',
+  email: 'Email',
+  referralLink: 'Реферальная ссылка',
+};
+
+/** How each field is created when it is missing. */
+export const FIELD_SPECS: Record<FieldRole, { type: string; enums?: string[] }> = {
+  sum: { type: 'numeric' },
+  bouquet: { type: 'select', enums: ['Романтический', 'Сезонный', 'Люкс'] },
+  address: { type: 'textarea' },
+  deliveryDate: { type: 'date' },
+  interval: { type: 'select', enums: ['1 раз в неделю', '1 раз в 2 недели', '1 раз в месяц'] },
+  wishes: { type: 'textarea' },
+  email: { type: 'text' },
+  referralLink: { type: 'url' },
+};
+
+/** The lead's values in their plain form: money in roubles, dates as YYYY-MM-DD, selects by their label. */
+export type LeadValues = Partial<Record<FieldRole, string | number>>;
+
+type MappedField = { role: FieldRole; name: string; fieldId: number; type: string; enums: { id: number; value: string }[] };
+
+const norm = (s: string) => s.trim().toLowerCase();
+
+/** Midnight of the calendar date in the shop's time zone, as unix seconds (amoCRM date fields). */
+export function dateToUnix(isoDate: string, timeZone: string): number {
+  const [y, m, d] = isoDate.split('-').map(Number) as [number, number, number];
+  const utc = Date.UTC(y, m - 1, d);
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
+    .formatToParts(new Date(utc)).map((p) => [p.type, p.value]));
+  const seenAsUtc = Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
+  return (utc - (seenAsUtc - utc)) / 1000;
+}
+
+export function unixToDate(unix: number, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(unix * 1000));
+}
+
+export function createFieldMap({ db, client, names, timeZone }: { db: Knex; client: AmoClient; names: FieldNames; timeZone: string }) {
+  async function stored(): Promise<MappedField[]> {
+    const rows = await db('amocrm_fields').select('role', 'name', 'field_id', 'type', 'enums');
+    return rows.map((r) => ({ role: r.role, name: r.name, fieldId: Number(r.field_id), type: r.type, enums: r.enums }));
+  }
+
+  async function resolve(): Promise<{ found: FieldRole[]; missing: FieldRole[] }> {
+    const fields = await client.customFields();
+    const byName = new Map<string, AmoCustomField>(fields.map((f) => [norm(f.name), f]));
+    const found: MappedField[] = [];
+    const missing: FieldRole[] = [];
+    for (const role of FIELD_ROLES) {
+      const f = byName.get(norm(names[role]));
+      if (f) found.push({ role, name: f.name, fieldId: f.id, type: f.type, enums: (f.enums ?? []).map((e) => ({ id: e.id, value: e.value })) });
+      else missing.push(role);
+    }
+    await db.transaction(async (trx) => {
+      await trx('amocrm_fields').delete();
+      if (found.length) {
+        await trx('amocrm_fields').insert(found.map((f) => ({ role: f.role, name: f.name, field_id: f.fieldId, type: f.type, enums: JSON.stringify(f.enums) })));
+      }
+    });
+    return { found: found.map((f) => f.role), missing };
+  }
+
+  /** The full map; reads the account once when the stored one is incomplete. Missing fields are a permanent problem. */
+  async function complete(): Promise<Map<FieldRole, MappedField>> {
+    let fields = await stored();
+    if (fields.length < FIELD_ROLES.length) {
+      await resolve();
+      fields = await stored();
+    }
+    const map = new Map(fields.map((f) => [f.role, f]));
+    const missing = FIELD_ROLES.filter((r) => !map.has(r));
+    if (missing.length) {
+      throw new AmoError('invalid', `amoCRM lead fields are missing: ${missing.map((r) => `«${names[r]}»`).join(', ')} (staff: create missing fields)`);
+    }
+    return map;
+  }
+
+  function encode(field: MappedField, value: string | number | undefined): CustomFieldValue {
+    if (value === undefined || value === '') return { field_id: field.fieldId, values: null as never };
+    if (field.type === 'select' || field.type === 'radiobutton' || field.type === 'multiselect') {
+      const option = field.enums.find((e) => norm(e.value) === norm(String(value)));
+      if (!option) throw new AmoError('invalid', `amoCRM field «${field.name}» has no option «${value}»`);
+      return { field_id: field.fieldId, values: [{ enum_id: option.id }] };
+    }
+    if (field.type === 'date' || field.type === 'date_time' || field.type === 'birthday') {
+      return { field_id: field.fieldId, values: [{ value: dateToUnix(String(value), timeZone) }] };
+    }
+    if (field.type === 'numeric' || field.type === 'price') return { field_id: field.fieldId, values: [{ value: Number(value) }] };
+    return { field_id: field.fieldId, values: [{ value: String(value) }] };
+  }
+
+  return {
+    resolve,
+    stored,
+
+    /** Creates the fields that the account lacks, with their options, then maps again. */
+    async createMissing(): Promise<{ created: FieldRole[]; missing: FieldRole[] }> {
+      const { missing } = await resolve();
+      if (missing.length) {
+        await client.createCustomFields(missing.map((role, i) => ({
+          name: names[role], type: FIELD_SPECS[role].type, sort: 500 + i,
+          ...(FIELD_SPECS[role].enums ? { enums: FIELD_SPECS[role].enums!.map((value, sort) => ({ value, sort: sort + 1 })) } : {}),
+        })));
+      }
+      const after = await resolve();
+      return { created: missing.filter((r) => !after.missing.includes(r)), missing: after.missing };
+    },
+
+    /** custom_fields_values for the given roles; on create, empty values are left out. */
+    async encode(values: LeadValues, options: { forCreate: boolean }): Promise<CustomFieldValue[]> {
+      const map = await complete();
+      const out: CustomFieldValue[] = [];
+      for (const [role, value] of Object.entries(values) as [FieldRole, string | number | undefined][]) {
+        if (options.forCreate && (value === undefined || value === '')) continue;
+        out.push(encode(map.get(role)!, value));
+      }
+      return out;
+    },
+
+    /** The lead's field values read back into their plain form (for changes made by staff in amoCRM). */
+    async decode(lead: AmoLead): Promise<LeadValues> {
+      const map = await complete();
+      const byId = new Map([...map.values()].map((f) => [f.fieldId, f]));
+      const out: LeadValues = {};
+      for (const cf of lead.custom_fields_values ?? []) {
+        const field = byId.get(Number(cf.field_id));
+        const first = cf.values?.[0];
+        if (!field || !first) continue;
+        if (field.type === 'select' || field.type === 'radiobutton') {
+          const option = field.enums.find((e) => e.id === Number(first.enum_id)) ?? field.enums.find((e) => e.value === first.value);
+          if (option) out[field.role] = option.value;
+        } else if (field.type === 'date' || field.type === 'date_time' || field.type === 'birthday') {
+          const n = typeof first.value === 'number' ? first.value : Number(first.value);
+          out[field.role] = Number.isFinite(n) ? unixToDate(n, timeZone) : String(first.value);
+        } else if (field.type === 'numeric' || field.type === 'price') {
+          out[field.role] = Number(first.value);
+        } else {
+          out[field.role] = String(first.value);
+        }
+      }
+      return out;
+    },
+
+    /** The amoCRM field id of a role (to find a lead by its referral link). */
+    async fieldId(role: FieldRole): Promise<number> {
+      return (await complete()).get(role)!.fieldId;
+    },
+
+    forget: () => db('amocrm_fields').delete().then(() => undefined),
+  };
+}
+
+export type FieldMap = ReturnType<typeof createFieldMap>;
