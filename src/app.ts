@@ -28,6 +28,17 @@ import { createPasswordResetsController } from './controllers/password-resets-co
 import { createRegistrationsController } from './controllers/registrations-controller.js';
 import { createSessionsController } from './controllers/sessions-controller.js';
 import { createStaffAmocrmController } from './controllers/staff-amocrm-controller.js';
+import { createStaffCustomersController } from './controllers/staff-customers-controller.js';
+import { createStaffDeliveriesController } from './controllers/staff-deliveries-controller.js';
+import { createStaffOverviewController } from './controllers/staff-overview-controller.js';
+import { createStaffAuditService } from './services/staff-audit-service.js';
+import { createStaffCustomerService } from './services/staff-customer-service.js';
+import { createStaffDeliveryService } from './services/staff-delivery-service.js';
+import { createStaffOverviewService } from './services/staff-overview-service.js';
+import { createOrdersController } from './controllers/orders-controller.js';
+import { createPreferencesController } from './controllers/preferences-controller.js';
+import { createWebhooksController } from './controllers/webhooks-controller.js';
+import { createOrderService } from './services/order-service.js';
 import { createCrm } from './crm/crm.js';
 import type { AmoSettings } from './crm/connection.js';
 import { createCrmAdminService } from './services/crm-admin-service.js';
@@ -52,8 +63,13 @@ export function createServices({ config, db, logger, amo }: AppDeps) {
   const crmSync = createCrmSyncService({ db, crm, jobs, appUrl: config.appUrl, logger });
   const crmAdmin = createCrmAdminService({ db, crm, sync: crmSync, names: config.amocrm.fieldNames });
   const auth = createAuthService({ db, jobs, mailer, hasher, appUrl: config.appUrl, onAccountChange: [crmSync.customerChanged] });
-  const accounts = createAccountService({ db, appUrl: config.appUrl });
-  return { jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts };
+  const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, onPreferencesChange: crmSync.customerChanged });
+  const orders = createOrderService({ db, timeZone: config.shopTimeZone, onOrderChange: crmSync.orderChanged });
+  const staffAudit = createStaffAuditService({ db });
+  const staffDeliveries = createStaffDeliveryService({ db, timeZone: config.shopTimeZone });
+  const staffCustomers = createStaffCustomerService({ db, crm, timeZone: config.shopTimeZone, onResync: crmSync.customerChanged });
+  const staffOverview = createStaffOverviewService({ db, crm, deliveries: staffDeliveries, timeZone: config.shopTimeZone });
+  return { jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, staffAudit, staffDeliveries, staffCustomers, staffOverview };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -67,7 +83,13 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     sessions: createSessionsController({ auth: services.auth, passport, cookieName }),
     passwordResets: createPasswordResetsController({ auth: services.auth }),
     accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),
-    staffAmocrm: createStaffAmocrmController({ crmAdmin: services.crmAdmin }),
+    preferences: createPreferencesController({ accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
+    orders: createOrdersController({ orders: services.orders, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
+    webhooks: createWebhooksController({ crmSync: services.crmSync, secret: config.amocrm.webhookSecret }),
+    staffAmocrm: createStaffAmocrmController({ crmAdmin: services.crmAdmin, audit: services.staffAudit }),
+    staffOverview: createStaffOverviewController({ overview: services.staffOverview }),
+    staffDeliveries: createStaffDeliveriesController({ deliveries: services.staffDeliveries }),
+    staffCustomers: createStaffCustomersController({ customers: services.staffCustomers }),
   };
 }
 export type Controllers = ReturnType<typeof createControllers>;
@@ -106,6 +128,11 @@ export function createApp(deps: AppDeps) {
   app.use(securityHeaders({ production: config.production }));
   app.use(assets.handler());
   app.use(requestLog(logger));
+  // amoCRM's webhooks: bracket-form bodies, larger than a person's form, kept raw for the record.
+  app.use('/webhooks', express.urlencoded({
+    extended: true, limit: '512kb', parameterLimit: 5000,
+    verify: (req, _res, buf) => { (req as typeof req & { rawBody?: Buffer }).rawBody = buf; },
+  }));
   app.use(express.urlencoded({ extended: true, limit: '32kb', parameterLimit: 200 }));
   app.use(sessions({ db, secrets: config.sessionSecrets, production: config.production }));
   app.use(passport.initialize());

@@ -82,6 +82,16 @@ const commands: Record<string, Command> = {
       });
     },
   },
+  'amocrm:webhooks': {
+    usage: 'amocrm:webhooks         subscribe $APP_URL/webhooks/amocrm/<secret> to status_lead and update_lead',
+    async run(_args, ctx) {
+      await withServices(ctx, async ({ crmAdmin }) => {
+        const url = `${ctx.config.appUrl}/webhooks/amocrm/${ctx.config.amocrm.webhookSecret}`;
+        const result = await crmAdmin.registerWebhook(url);
+        process.stdout.write(`${result === 'registered' ? 'webhook registered' : 'webhook was already registered'}: ${ctx.config.appUrl}/webhooks/amocrm/…\n`);
+      });
+    },
+  },
   worker: {
     usage: 'worker                  run the job worker alone (no web server) until SIGTERM/SIGINT',
     async run(_args, { config, logger }) {

@@ -57,11 +57,25 @@ export function migrationOptions(): Knex.MigratorConfig {
   return { migrationSource: source, tableName: 'knex_migrations' };
 }
 
-/** Brings the schema up to date: our knex migrations, then graphile-worker's own schema. */
+/** Any constant; the key of the session-level advisory lock that lets one process at a time migrate. */
+const MIGRATION_LOCK_KEY = 0x666c7772; // "flwr"
+
+/**
+ * Brings the schema up to date: our knex migrations, then graphile-worker's own schema. Several app processes
+ * may start at the same moment: they take turns under an advisory lock (knex's own lock table cannot guard
+ * its creation on a fresh database), so the later ones find nothing left to do.
+ */
 export async function migrate(db: Db, connectionString: string): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest(migrationOptions())) as [number, string[]];
-  await runWorkerMigrations({ connectionString, logger: silentWorkerLogger() });
-  return applied;
+  const lock = new pg.Client({ connectionString, application_name: 'flowers-migrate' });
+  await lock.connect();
+  try {
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const [, applied] = (await db.migrate.latest(migrationOptions())) as [number, string[]];
+    await runWorkerMigrations({ connectionString, logger: silentWorkerLogger() });
+    return applied;
+  } finally {
+    await lock.end(); // ending the session releases the lock
+  }
 }
 
 function silentWorkerLogger(): WorkerLogger {

@@ -29,8 +29,22 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/account/email', requireUser, c.accounts.editEmail);
   r.post('/account/email', requireUser, c.accounts.updateEmail);
   r.post('/account/logout-everywhere', requireUser, c.sessions.destroyAll);
+  r.get('/account/preferences', requireUser, c.preferences.edit);
+  r.post('/account/preferences', requireUser, c.preferences.update);
+  r.get('/account/orders/new', requireUser, c.orders.new);
+  r.post('/account/orders', requireUser, c.orders.create);
+  r.get('/account/orders/:id', requireUser, c.orders.show);
+  r.post('/account/orders/:id/confirm', requireUser, c.orders.confirm);
+  r.post('/account/orders/:id/cancel', requireUser, c.orders.cancel);
 
-  r.get('/staff', requireStaff, (_req, res) => res.redirect(303, '/staff/amocrm'));
+  r.post('/webhooks/amocrm/:secret', c.webhooks.create);
+
+  r.get('/staff', requireStaff, c.staffOverview.show);
+  r.get('/staff/deliveries', requireStaff, c.staffDeliveries.index);
+  r.get('/staff/deliveries.csv', requireStaff, c.staffDeliveries.csv);
+  r.get('/staff/customers', requireStaff, c.staffCustomers.index);
+  r.get('/staff/customers/:id', requireStaff, c.staffCustomers.show);
+  r.post('/staff/customers/:id/resync', requireStaff, c.staffCustomers.resync);
   r.get('/staff/amocrm', requireStaff, c.staffAmocrm.show);
   r.get('/staff/amocrm/connect', requireStaff, c.staffAmocrm.connect);
   r.get('/staff/amocrm/callback', requireStaff, c.staffAmocrm.callback);

@@ -43,8 +43,12 @@ async function main(): Promise<void> {
     await starting.catch(() => undefined);
     if (server) {
       const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+      // In-flight requests finish; keep-alive sockets are closed as soon as they are idle, including those whose
+      // request was still running when the signal came (otherwise they would hold the stop up until the limit).
+      const sweep = setInterval(() => server!.closeIdleConnections(), 50);
       server.closeIdleConnections();
-      await closed; // in-flight requests finish; idle keep-alive sockets are closed
+      await closed;
+      clearInterval(sweep);
     }
     await worker?.stop(); // the running job finishes
     await database?.close(); // pools, then the embedded PostgreSQL

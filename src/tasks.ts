@@ -7,7 +7,7 @@ import { isLanguage } from './i18n/i18n.js';
 import { createServices } from './app.js';
 import type { Mail } from './services/mailer.js';
 import type { AmoSettings } from './crm/connection.js';
-import { SYNC_CUSTOMER, type JobInfo } from './services/crm-sync-service.js';
+import { CRM_QUEUE, LEAD_CHANGED, RECONCILE, SYNC_CUSTOMER, SYNC_ORDER, type JobInfo } from './services/crm-sync-service.js';
 
 function jobInfo(helpers: JobHelpers): JobInfo {
   return { id: String(helpers.job.id), attempts: helpers.job.attempts, maxAttempts: helpers.job.max_attempts };
@@ -15,12 +15,27 @@ function jobInfo(helpers: JobHelpers): JobInfo {
 
 export type TaskDeps = { config: Config; db: Knex; logger: Logger; amo?: AmoSettings };
 
-/** Hourly: expired sessions, reset tokens and rate-limit windows go. */
-export const CRONTAB = '0 * * * * auth:prune ?max=1';
+/**
+ * Hourly: expired sessions, reset tokens and rate-limit windows go. Every 10 minutes: amoCRM's changes since
+ * the last run are read back (a webhook lost during an outage is still applied), in the amoCRM queue.
+ */
+export const CRONTAB = ['0 * * * * auth:prune ?max=1', `*/10 * * * * ${RECONCILE} ?max=1&queue=${CRM_QUEUE}`].join('\n');
 
 export function createTasks(deps: TaskDeps): TaskList {
   const { auth, mailer, crmSync } = createServices(deps);
   return {
+    [SYNC_ORDER]: async (payload, helpers) => {
+      const { orderId } = payload as { orderId: number };
+      const order = await deps.db('orders').where({ id: orderId }).first('user_id');
+      await crmSync.runJob(SYNC_ORDER, order ? Number(order.user_id) : null, jobInfo(helpers), () => crmSync.syncOrder(orderId));
+    },
+    [LEAD_CHANGED]: async (payload, helpers) => {
+      const { leadId } = payload as { leadId: number };
+      await crmSync.runJob(LEAD_CHANGED, null, jobInfo(helpers), () => crmSync.leadChanged(leadId));
+    },
+    [RECONCILE]: async (_payload, helpers) => {
+      await crmSync.runJob(RECONCILE, null, jobInfo(helpers), () => crmSync.reconcile());
+    },
     [SYNC_CUSTOMER]: async (payload, helpers) => {
       const { userId } = payload as { userId: number };
       await crmSync.runJob(SYNC_CUSTOMER, userId, jobInfo(helpers), () => crmSync.syncCustomer(userId));

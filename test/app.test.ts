@@ -36,6 +36,11 @@ describe('the site shell', () => {
       expect(back.text).to.include('<html lang="ru">');
     });
 
+    it('when the language link is followed, then the same page comes back with its query string', async () => {
+      const res = await request(t.app).get('/?date=2026-12-01&lang=ru').expect(200);
+      expect(res.text).to.include('href="/?date=2026-12-01&amp;lang=en"');
+    });
+
     it('when the browser prefers English and nothing was chosen, then English is served; unknown languages fall back to Russian', async () => {
       const en = await request(t.app).get('/').set('Accept-Language', 'en-US,en;q=0.9').expect(200);
       expect(en.text).to.include('<html lang="en">');

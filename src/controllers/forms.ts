@@ -74,6 +74,11 @@ export function preferencesSchema(today: string, bouquets: readonly string[]) {
   return z.strictObject({ _csrf: csrf, ...preferencesShape(today, bouquets) });
 }
 
+export function orderSchema(today: string, bouquets: readonly string[]) {
+  const { interval: _interval, ...shape } = preferencesShape(today, bouquets);
+  return z.strictObject({ _csrf: csrf, ...shape });
+}
+
 export const loginSchema = z.strictObject({
   _csrf: csrf,
   email: emailField,

@@ -1,6 +1,8 @@
 // /staff/amocrm: the connection, the field map and the sync queue; the OAuth connect flow.
 import type { Request, Response } from 'express';
 import type { CrmAdminService } from '../services/crm-admin-service.js';
+import type { StaffAuditService } from '../services/staff-audit-service.js';
+import { staffActor } from './staff-actor.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -8,7 +10,7 @@ declare module 'express-session' {
   }
 }
 
-export function createStaffAmocrmController({ crmAdmin }: { crmAdmin: CrmAdminService }) {
+export function createStaffAmocrmController({ crmAdmin, audit }: { crmAdmin: CrmAdminService; audit: StaffAuditService }) {
   const back = (req: Request, res: Response, flash: string) => {
     req.session.flash = flash;
     res.redirect(303, '/staff/amocrm');
@@ -18,9 +20,10 @@ export function createStaffAmocrmController({ crmAdmin }: { crmAdmin: CrmAdminSe
       res.render('staff-amocrm/show', { amo: await crmAdmin.overview() });
     },
 
-    connect(req: Request, res: Response) {
+    async connect(req: Request, res: Response) {
       const { url, state } = crmAdmin.authorization();
       req.session.amoState = state;
+      await audit.record(staffActor(req), { action: 'amocrm.connect', outcome: 'consent_page' });
       res.redirect(303, url);
     },
 
@@ -28,6 +31,7 @@ export function createStaffAmocrmController({ crmAdmin }: { crmAdmin: CrmAdminSe
       const expected = req.session.amoState;
       delete req.session.amoState;
       const result = await crmAdmin.completeAuthorization(expected, req.query);
+      await audit.record(staffActor(req), { action: 'amocrm.callback', outcome: 'error' in result ? result.error : 'connected' });
       if ('error' in result) {
         if (result.detail) req.log?.warn({ reason: result.detail }, 'amoCRM authorization failed');
         return back(req, res, `staff.amocrm.connect_${result.error}`);
@@ -37,16 +41,19 @@ export function createStaffAmocrmController({ crmAdmin }: { crmAdmin: CrmAdminSe
 
     async createFields(req: Request, res: Response) {
       const { missing } = await crmAdmin.createMissingFields();
+      await audit.record(staffActor(req), { action: 'amocrm.fields', outcome: missing.length ? 'still_missing' : 'ready' });
       back(req, res, missing.length ? 'staff.amocrm.fields_still_missing' : 'staff.amocrm.fields_ready');
     },
 
     async resume(req: Request, res: Response) {
       await crmAdmin.resume();
+      await audit.record(staffActor(req), { action: 'amocrm.resume', outcome: 'resumed' });
       back(req, res, 'staff.amocrm.resumed');
     },
 
     async retryJob(req: Request, res: Response) {
       const ok = await crmAdmin.retryJob(String(req.params.id));
+      await audit.record(staffActor(req), { action: 'amocrm.job_retry', subject: String(req.params.id), outcome: ok ? 'retried' : 'gone' });
       back(req, res, ok ? 'staff.amocrm.retried' : 'staff.amocrm.retry_gone');
     },
 
@@ -54,6 +61,7 @@ export function createStaffAmocrmController({ crmAdmin }: { crmAdmin: CrmAdminSe
       const id = Number(req.params.userId);
       if (!Number.isSafeInteger(id) || id <= 0) return back(req, res, 'staff.amocrm.retry_gone');
       await crmAdmin.resync(id);
+      await audit.record(staffActor(req), { action: 'customer.resync', customerId: id, outcome: 'queued' });
       back(req, res, 'staff.amocrm.retried');
     },
   };

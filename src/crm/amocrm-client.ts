@@ -176,6 +176,10 @@ export function createAmoClient(deps: ClientDeps) {
     async subscribeWebhook(destination: string, settings: string[]): Promise<void> {
       await call('POST', '/api/v4/webhooks', { data: { destination, settings, sort: 10 } });
     },
+
+    async unsubscribeWebhook(destination: string): Promise<void> {
+      await call('DELETE', '/api/v4/webhooks', { data: { destination } });
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 // The one stylesheet, served under a name that carries its content hash (`/css/site.3f2a9c1b.css`) with a
 // year-long immutable cache; everything else in public/ with a short cache.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type RequestHandler } from 'express';
 
@@ -22,10 +22,20 @@ export function createAssets(publicDir: string) {
     handler(): RequestHandler {
       const router = express.Router();
       router.get(stylesheetUrl, stylesheet);
-      router.use(express.static(publicDir, { index: false, maxAge: '1h', dotfiles: 'ignore', fallthrough: true }));
+      // Only the files public/ held at start-up reach the file system: a page request must not wait for a
+      // lookup in libuv's thread pool, where bcrypt may be busy (docs/PERFORMANCE.md).
+      const files = new Set(publicFiles(publicDir));
+      const serve = express.static(publicDir, { index: false, maxAge: '1h', dotfiles: 'ignore', fallthrough: true });
+      router.use((req, res, next) => (files.has(req.path) ? serve(req, res, next) : next()));
       return router;
     },
   };
 }
 
 export type Assets = ReturnType<typeof createAssets>;
+
+/** URL paths of the files under dir (no dotfiles). */
+function publicFiles(dir: string, prefix = ''): string[] {
+  return readdirSync(dir, { withFileTypes: true }).filter((e) => !e.name.startsWith('.')).flatMap((e) =>
+    e.isDirectory() ? publicFiles(path.join(dir, e.name), `${prefix}/${e.name}`) : [`${prefix}/${e.name}`]);
+}

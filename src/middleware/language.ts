@@ -26,6 +26,13 @@ export function language(options: { secureCookies: boolean; timeZone: string }):
   };
 }
 
+/** The same page in the other language: the query string is kept, only `lang` changes. */
+function switchHref(originalUrl: string, lang: Language): string {
+  const url = new URL(originalUrl, 'http://x');
+  url.searchParams.set('lang', lang);
+  return `${url.pathname}${url.search}`;
+}
+
 /** The view helpers of one language; also used by the error handler when a request failed before this middleware. */
 export function setLanguageLocals(req: Request, res: Response, lang: Language, timeZone: string): void {
   const other: Language = lang === 'ru' ? 'en' : 'ru';
@@ -35,7 +42,7 @@ export function setLanguageLocals(req: Request, res: Response, lang: Language, t
     money: (kopecks: number) => formatMoney(kopecks, lang),
     date: (iso: string) => formatDate(iso, lang),
     dateTime: (moment: Date) => formatDateTime(moment, timeZone, lang),
-    languageSwitch: { lang: other, href: `${req.path}?lang=${other}` },
+    languageSwitch: { lang: other, href: switchHref(req.originalUrl, other) },
     path: req.path,
   });
 }

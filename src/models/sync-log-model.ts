@@ -25,12 +25,19 @@ export function createSyncLogModel(db: Knex | Knex.Transaction) {
     async forUser(userId: number, limit = 30): Promise<SyncLogEntry[]> {
       return (await db('amocrm_sync_log').where({ user_id: userId }).orderBy('id', 'desc').limit(limit)).map(toEntry);
     },
-    /** Syncs whose last attempt failed for good (a 400 from amoCRM): per task and user, the latest entry. */
+    /**
+     * Syncs whose last attempt failed for good (a 400 from amoCRM): the newest failures that no later attempt for
+     * the same task and customer has overtaken. Walks failures newest first (index on outcome, id) and checks each
+     * with the (task, user_id, id) index, so it never reads the whole log.
+     */
     async failures(limit = 50): Promise<SyncLogEntry[]> {
-      const rows = await db.raw(`
-        select * from (select distinct on (task, user_id) * from amocrm_sync_log where outcome <> 'retry' order by task, user_id, id desc) last
-        where outcome = 'failed' order by id desc limit ?`, [limit]);
-      return rows.rows.map(toEntry);
+      const { rows } = await db.raw(`
+        select f.* from amocrm_sync_log f
+        where f.outcome = 'failed'
+          and not exists (select 1 from amocrm_sync_log later
+                          where later.task = f.task and later.user_id is not distinct from f.user_id and later.id > f.id and later.outcome <> 'retry')
+        order by f.id desc limit ?`, [limit]);
+      return rows.map(toEntry);
     },
   };
 }

@@ -173,6 +173,32 @@ export function createUserModel(db: Knex | Knex.Transaction) {
       return row.auth_version;
     },
 
+    /** Saves changed preferences (false when nothing differs); a changed category sets the account sum to its price. */
+    async updatePreferences(id: number, prefs: Preferences, categoryPriceKopecks: number): Promise<boolean> {
+      const { rowCount } = await db.raw(
+        `update users set bouquet = ?, address = ?, delivery_date = ?, interval = ?, wishes = ?,
+           account_sum_kopecks = case when bouquet is distinct from ? then ? else account_sum_kopecks end, updated_at = now()
+         where id = ? and (bouquet, address, delivery_date, interval, wishes) is distinct from (?, ?, ?::date, ?, ?)`,
+        [prefs.bouquet, prefs.address, prefs.deliveryDate, prefs.interval, prefs.wishes, prefs.bouquet, categoryPriceKopecks, id,
+          prefs.bouquet, prefs.address, prefs.deliveryDate, prefs.interval, prefs.wishes],
+      );
+      return rowCount > 0;
+    },
+
+    /** Values changed by staff in amoCRM, applied here. */
+    async applyCrmValues(id: number, values: Partial<Preferences> & { accountSumKopecks?: number; amoStatusId?: number | null; amoPipelineId?: number | null }): Promise<void> {
+      const row: Record<string, unknown> = {};
+      if (values.bouquet !== undefined) row.bouquet = values.bouquet;
+      if (values.address !== undefined) row.address = values.address;
+      if (values.deliveryDate !== undefined) row.delivery_date = values.deliveryDate;
+      if (values.interval !== undefined) row.interval = values.interval;
+      if (values.wishes !== undefined) row.wishes = values.wishes;
+      if (values.accountSumKopecks !== undefined) row.account_sum_kopecks = values.accountSumKopecks;
+      if (values.amoStatusId !== undefined) row.amo_status_id = values.amoStatusId;
+      if (values.amoPipelineId !== undefined) row.amo_pipeline_id = values.amoPipelineId;
+      if (Object.keys(row).length) await users().where({ id }).update({ ...row, updated_at: db.fn.now() });
+    },
+
     async setRole(id: number, role: Role): Promise<void> {
       await users().where({ id }).update({ role, updated_at: db.fn.now() });
     },

@@ -1,31 +1,72 @@
-// What a customer sees of their account.
+// What a customer sees of their account, and the preferences they change.
 import type { Knex } from 'knex';
-import type { Language } from '../i18n/i18n.js';
+import { todayIn, type Language } from '../i18n/i18n.js';
+import { createAmocrmStatusModel } from '../models/amocrm-status-model.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
-import { createUserModel } from '../models/user-model.js';
+import { createCrmLinkModel } from '../models/crm-link-model.js';
+import { createOrderModel } from '../models/order-model.js';
+import { createUserModel, type Preferences } from '../models/user-model.js';
 import { categoryName } from './catalog-service.js';
+import { upcomingDeliveries } from './schedule.js';
 
-export function createAccountService({ db, appUrl }: { db: Knex; appUrl: string }) {
+const UPCOMING = 6;
+
+export function createAccountService({ db, appUrl, timeZone, onPreferencesChange }: {
+  db: Knex; appUrl: string; timeZone: string; onPreferencesChange: (trx: Knex.Transaction, userId: number) => Promise<void>;
+}) {
   const users = createUserModel(db);
   const categories = createBouquetCategoryModel(db);
   return {
+    /** The dashboard, from the local database only (amoCRM is never called while rendering). */
     async dashboard(userId: number, language: Language) {
       const user = await users.findById(userId);
       if (!user) throw new Error(`no user ${userId}`);
-      const category = user.bouquet ? await categories.findByCode(user.bouquet) : null;
+      const all = await categories.list();
+      const nameOf = (code: string | null) => {
+        const c = all.find((x) => x.code === code);
+        return c ? categoryName(c, language) : code ?? '';
+      };
+      const today = todayIn(timeZone);
+      const orders = createOrderModel(db);
+      const subscription = user.deliveryDate && user.interval
+        ? upcomingDeliveries(user.deliveryDate, user.interval, today, UPCOMING).map((date) => ({ date, bouquet: nameOf(user.bouquet), address: user.address ?? '', order: null as number | null }))
+        : [];
+      const ordered = (await orders.upcomingForUser(userId, today, UPCOMING)).map((o) => ({ date: o.deliveryDate, bouquet: nameOf(o.bouquet), address: o.address, order: o.id as number | null }));
+      const link = await createCrmLinkModel(db).get(userId);
       return {
         email: user.email,
-        accountSumKopecks: user.accountSumKopecks,
+        accountSumKopecks: user.accountSumKopecks ?? 0,
         referralLink: `${appUrl}/${user.referralId}`,
         referredCount: await users.countReferred(user.id),
+        upcoming: [...subscription, ...ordered].sort((a, b) => a.date.localeCompare(b.date) || (a.order ?? 0) - (b.order ?? 0)).slice(0, UPCOMING),
+        crm: {
+          inCrm: link?.leadId !== null && link?.leadId !== undefined,
+          stage: link?.statusId ? await createAmocrmStatusModel(db).name(link.statusId) : null,
+          syncedAt: link?.syncedAt ?? null,
+        },
+        orders: (await orders.listForUser(userId, 10)).map((o) => ({ id: o.id, date: o.deliveryDate, bouquet: nameOf(o.bouquet), status: o.status, priceKopecks: o.priceKopecks })),
         preferences: {
-          bouquet: category ? categoryName(category, language) : user.bouquet,
-          address: user.address,
-          deliveryDate: user.deliveryDate,
-          interval: user.interval,
-          wishes: user.wishes,
+          bouquet: nameOf(user.bouquet), address: user.address, deliveryDate: user.deliveryDate, interval: user.interval, wishes: user.wishes,
         },
       };
+    },
+
+    async preferences(userId: number): Promise<Preferences | null> {
+      const user = await users.findById(userId);
+      if (!user?.bouquet || !user.address || !user.deliveryDate || !user.interval) return null;
+      return { bouquet: user.bouquet, address: user.address, deliveryDate: user.deliveryDate, interval: user.interval, wishes: user.wishes };
+    },
+
+    /** Saves the preferences; a new category brings its price as the account sum. The amoCRM job joins the transaction. */
+    async updatePreferences(userId: number, prefs: Preferences): Promise<'saved' | 'unchanged' | 'unknown_bouquet'> {
+      return db.transaction(async (trx) => {
+        const category = await createBouquetCategoryModel(trx).findByCode(prefs.bouquet);
+        if (!category) return 'unknown_bouquet';
+        const changed = await createUserModel(trx).updatePreferences(userId, prefs, category.priceKopecks);
+        if (!changed) return 'unchanged';
+        await onPreferencesChange(trx, userId);
+        return 'saved';
+      });
     },
   };
 }

@@ -55,6 +55,14 @@ export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm:
       return { ok: true };
     },
 
+    /** Subscribes the site's webhook URL to lead stage and lead changes (once). */
+    async registerWebhook(url: string): Promise<'registered' | 'already'> {
+      const existing = await crm.client.webhooks();
+      if (existing.some((w) => w.destination === url)) return 'already';
+      await crm.client.subscribeWebhook(url, ['status_lead', 'update_lead']);
+      return 'registered';
+    },
+
     async createMissingFields() {
       return crm.fields.createMissing();
     },

@@ -11,10 +11,21 @@ import { createBouquetCategoryModel } from '../models/bouquet-category-model.js'
 import { createCrmLinkModel } from '../models/crm-link-model.js';
 import { createSyncLogModel, type SyncOutcome } from '../models/sync-log-model.js';
 import { createUserModel, type User } from '../models/user-model.js';
+import { createAmocrmStatusModel } from '../models/amocrm-status-model.js';
+import { createOrderModel, type Order } from '../models/order-model.js';
+import { createWebhookModel } from '../models/webhook-model.js';
+import type { AmoLead } from '../crm/amocrm-client.js';
+import { parseWebhook } from '../crm/webhook-parser.js';
+import { INTERVALS } from './catalog-service.js';
 import type { JobQueue } from './job-queue.js';
 
 export const CRM_QUEUE = 'amocrm';
 export const SYNC_CUSTOMER = 'amocrm:sync-customer';
+export const SYNC_ORDER = 'amocrm:sync-order';
+export const LEAD_CHANGED = 'amocrm:lead-changed';
+export const RECONCILE = 'amocrm:reconcile';
+/** amoCRM's system stage "closed and not realised". */
+const LOST_STATUS_ID = 143;
 
 type Snapshot = { values: LeadValues; price: number; email: string };
 export type JobInfo = { id: string; attempts: number; maxAttempts: number };
@@ -77,6 +88,8 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
         // Stored at once: a crash after this line cannot lead to a second lead.
         await links.setIds(userId, created.leadId, created.contactId);
         await links.setSnapshot(userId, now);
+        const lead = await crm.client.lead(created.leadId); // its first stage, for the dashboard
+        if (lead) await applyLead(lead);
         return 'created';
       }
     }
@@ -94,6 +107,101 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
     if (emailChanged && contactId) await crm.client.updateContactEmail(contactId, now.email);
     await links.setSnapshot(userId, now);
     return outcome;
+  }
+
+  async function orderValues(order: Order, user: User): Promise<Snapshot> {
+    const category = await createBouquetCategoryModel(db).findByCode(order.bouquet);
+    const sum = Math.round(order.priceKopecks / 100);
+    return {
+      price: sum, email: user.email,
+      values: {
+        sum, bouquet: category?.nameRu ?? '', address: order.address, deliveryDate: order.deliveryDate,
+        interval: user.interval ? ru(`interval.${user.interval}`) : '', wishes: order.wishes, email: user.email,
+        referralLink: `${appUrl}/${user.referralId}`,
+      },
+    };
+  }
+
+  /** A confirmed order becomes its own lead, linked to the customer's contact; a cancelled one is closed as lost. */
+  async function syncOrder(orderId: number): Promise<'created' | 'adopted' | 'cancelled' | 'skipped'> {
+    const orders = createOrderModel(db);
+    const order = await orders.findById(orderId);
+    if (!order || order.status === 'placed') return 'skipped';
+    const user = (await users.findById(order.userId))!;
+    if (order.amoLeadId) {
+      if (order.status !== 'cancelled' || order.amoStatusId === LOST_STATUS_ID) return 'skipped';
+      await crm.client.updateLead(order.amoLeadId, { status_id: LOST_STATUS_ID });
+      await crm.client.addNote(order.amoLeadId, `Заказ №${order.id} отменён клиентом на сайте`);
+      await orders.setAmoStatus(order.id, LOST_STATUS_ID);
+      return 'cancelled';
+    }
+    if (order.status === 'cancelled') return 'skipped';
+    const link = await links.get(user.id);
+    if (!link?.contactId) throw new RetryLater('the customer is not in amoCRM yet');
+    const name = `Заказ №${order.id} — ${user.email}`;
+    const existing = (await crm.client.searchLeads(`Заказ №${order.id}`)).find((l) => l.name === name);
+    const now = await orderValues(order, user);
+    if (existing) {
+      await orders.setLead(order.id, existing.id);
+      await orders.setSynced(order.id, now);
+      return 'adopted';
+    }
+    const created = await crm.client.createLeadWithContact({
+      name, price: now.price, custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }), contact: { id: link.contactId },
+    }, `order-${order.id}`);
+    await orders.setLead(order.id, created.leadId);
+    await orders.setSynced(order.id, now);
+    return 'created';
+  }
+
+  /** Reads the account's pipelines again, so that every stage has its name. */
+  async function refreshStages(): Promise<void> {
+    const pipelines = await crm.client.pipelines();
+    await createAmocrmStatusModel(db).replaceAll(pipelines.flatMap((p) => p._embedded.statuses.map((st) => ({ statusId: st.id, pipelineId: p.id, name: st.name, pipelineName: p.name }))));
+  }
+
+  /**
+   * A lead as amoCRM has it now, applied to the local account: stage, sum (the lead's price, or the sum field),
+   * and the preferences staff changed there. Only what differs from what this site last sent counts, so the
+   * echo of the site's own writes changes nothing and starts no new sync.
+   */
+  async function applyLead(lead: AmoLead): Promise<'applied' | 'unchanged' | 'order' | 'unknown'> {
+    if (!(await createAmocrmStatusModel(db).name(lead.status_id))) await refreshStages();
+    const userId = await links.findUserByLead(lead.id);
+    if (!userId) {
+      const order = await createOrderModel(db).findByLead(lead.id);
+      if (!order) return 'unknown';
+      if (order.amoStatusId !== lead.status_id) await createOrderModel(db).setAmoStatus(order.id, lead.status_id);
+      return 'order';
+    }
+    const [user, link] = [(await users.findById(userId))!, (await links.get(userId))!];
+    const sent = (link.snapshot as Snapshot | null) ?? (await valuesOf(user));
+    const seen = await crm.fields.decode(lead);
+    const changes: Parameters<typeof users.applyCrmValues>[1] = {};
+    if (lead.price !== sent.price && Number.isFinite(lead.price)) changes.accountSumKopecks = Math.round(lead.price * 100);
+    else if (seen.sum !== undefined && Number(seen.sum) !== Number(sent.values.sum)) changes.accountSumKopecks = Math.round(Number(seen.sum) * 100);
+    if (seen.bouquet !== undefined && seen.bouquet !== sent.values.bouquet) {
+      const category = (await createBouquetCategoryModel(db).list()).find((c) => c.nameRu === seen.bouquet);
+      if (category) changes.bouquet = category.code;
+    }
+    if (seen.address !== undefined && seen.address !== sent.values.address && String(seen.address).trim()) changes.address = String(seen.address).slice(0, 500);
+    if (seen.deliveryDate !== undefined && seen.deliveryDate !== sent.values.deliveryDate && /^\d{4}-\d{2}-\d{2}$/.test(String(seen.deliveryDate))) changes.deliveryDate = String(seen.deliveryDate);
+    if (seen.interval !== undefined && seen.interval !== sent.values.interval) {
+      const interval = INTERVALS.find((i) => ru(`interval.${i}`) === seen.interval);
+      if (interval) changes.interval = interval;
+    }
+    if (seen.wishes !== undefined && seen.wishes !== sent.values.wishes) changes.wishes = String(seen.wishes).slice(0, 2000);
+    const stageChanged = link.statusId !== lead.status_id;
+    if (!Object.keys(changes).length && !stageChanged) return 'unchanged';
+    await db.transaction(async (trx) => {
+      await createUserModel(trx).applyCrmValues(userId, { ...changes, amoStatusId: lead.status_id, amoPipelineId: lead.pipeline_id });
+      // Remember the lead as amoCRM holds it now, so that only later changes made there count (and the echo of
+      // this very change is recognised as nothing new).
+      const after = await valuesOf((await createUserModel(trx).findById(userId))!);
+      const held: Snapshot = { email: sent.email, price: lead.price, values: { ...after.values, ...seen } };
+      await createCrmLinkModel(trx).setSnapshot(userId, held);
+    });
+    return 'applied';
   }
 
   /**
@@ -149,7 +257,47 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
       await jobs.add(trx, SYNC_CUSTOMER, { userId }, { queue: CRM_QUEUE, jobKey: `amocrm:customer:${userId}`, maxAttempts: 25 });
     },
     syncCustomer,
+    syncOrder,
     runJob,
+
+    async orderChanged(trx: Knex | Knex.Transaction, orderId: number): Promise<void> {
+      await jobs.add(trx, SYNC_ORDER, { orderId }, { queue: CRM_QUEUE, jobKey: `amocrm:order:${orderId}`, maxAttempts: 25 });
+    },
+
+    /**
+     * A webhook delivery: stored raw, deduplicated by its request id, one job per lead; nothing else happens
+     * before the answer. Null when the body is not an amoCRM lead webhook.
+     */
+    async receiveWebhook(requestId: string | null, raw: string, body: unknown): Promise<'queued' | 'duplicate' | null> {
+      const parsed = parseWebhook(body);
+      if (!parsed) return null;
+      const id = await createWebhookModel(db).storeAndQueue(requestId, raw, parsed.leadIds, {
+        task: LEAD_CHANGED, queue: CRM_QUEUE, maxAttempts: 25, keyPrefix: 'amocrm:lead:',
+      });
+      return id === null ? 'duplicate' : 'queued';
+    },
+
+    /** Job: re-reads the lead (the webhook's own values are not trusted) and applies it. */
+    async leadChanged(leadId: number): Promise<string> {
+      const lead = await crm.client.lead(leadId);
+      if (!lead) return 'skipped';
+      return applyLead(lead);
+    },
+
+    /** Cron: leads changed in amoCRM since the last run, so that a webhook lost in an outage is still applied. */
+    async reconcile(): Promise<string> {
+      const row = await db('amocrm_connection').where({ id: 1 }).first('reconciled_until');
+      const startedAt = new Date();
+      const from = Math.floor(((row?.reconciled_until as Date | null)?.getTime() ?? Date.now() - 86_400_000) / 1000) - 60;
+      let applied = 0;
+      for (let page = 1; page <= 40; page++) {
+        const { leads, more } = await crm.client.leadsUpdatedSince(from, page);
+        for (const lead of leads) if ((await applyLead(lead)) === 'applied') applied++;
+        if (!more) break;
+      }
+      await db('amocrm_connection').where({ id: 1 }).update({ reconciled_until: startedAt });
+      return `reconciled, ${applied} applied`;
+    },
   };
 }
 

@@ -30,15 +30,40 @@ export function commonPasswordCount(): number {
   return COMMON.size;
 }
 
+/**
+ * bcrypt runs in libuv's thread pool (4 threads), which random bytes for session ids and file access share: at
+ * most two hashes run at once per process, and the rest wait here, so that a burst of logins never holds a page
+ * request up behind them (docs/PERFORMANCE.md). Logins are CPU-bound either way.
+ */
+export const BCRYPT_CONCURRENCY = 2;
+
+function concurrencyLimit(max: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next(); // the slot passes straight to the next in line
+      else active--;
+    }
+  };
+}
+
 export function createPasswordHasher(cost = BCRYPT_COST) {
+  const limited = concurrencyLimit(BCRYPT_CONCURRENCY);
   // Unknown emails are compared against this hash so that they take as long as a wrong password (S3).
   const dummy = bcrypt.hash('not-a-real-password-just-for-timing', cost);
   return {
     cost,
-    hash: (password: string) => bcrypt.hash(password, cost),
-    verify: (password: string, hash: string) => bcrypt.compare(password, hash),
+    hash: (password: string) => limited(() => bcrypt.hash(password, cost)),
+    verify: (password: string, hash: string) => limited(() => bcrypt.compare(password, hash)),
     async verifyNothing(password: string): Promise<false> {
-      await bcrypt.compare(password, await dummy);
+      const target = await dummy;
+      await limited(() => bcrypt.compare(password, target));
       return false;
     },
     needsRehash: (hash: string) => bcrypt.getRounds(hash) < cost,

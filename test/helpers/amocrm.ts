@@ -1,6 +1,8 @@
 // The amoCRM simulator for tests: one shared instance for the run (the default amoCRM of every test app),
 // and fresh ones for tests that break things on purpose.
 import { createAmoSimulator, type AmoSimulator, type AmoSimulatorOptions } from '../../src/crm/simulator/simulator.js';
+import { createTestApp, testConfig } from './app.js';
+import { freshDatabase } from './db.js';
 
 let shared: { simulator: AmoSimulator; url: string; token: string } | undefined;
 
@@ -23,4 +25,23 @@ export async function startSimulator(options: AmoSimulatorOptions = {}) {
   const simulator = createAmoSimulator({ seedLeadFields: true, ...options });
   const { url } = await simulator.listen(0);
   return { simulator, url };
+}
+
+/** A world of its own for amoCRM tests: a fresh database, a fresh simulator, an app and (unless told) a worker. */
+export async function crmWorld(options: { env?: Record<string, string>; seedLeadFields?: boolean; worker?: boolean } = {}) {
+  const database = await freshDatabase();
+  const redirectUri = testConfig().amocrm.redirectUri;
+  const { simulator, url } = await startSimulator({ seedLeadFields: options.seedLeadFields ?? true, redirectUri });
+  const token = simulator.controls.issueLongLivedToken();
+  const t = createTestApp({ databaseUrl: database.url, env: { AMOCRM_BASE_URL: url, AMOCRM_LONG_LIVED_TOKEN: token, AMOCRM_AUTH_URL: `${url}/oauth`, ...options.env } });
+  if (options.worker !== false) await t.startWorker();
+  const world = {
+    t, simulator, url, database,
+    async close() {
+      await world.t.close();
+      await simulator.close();
+      await database.drop();
+    },
+  };
+  return world;
 }

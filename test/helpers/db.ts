@@ -6,13 +6,37 @@ import pg from 'pg';
 import { loadConfig, readEnvironment } from '../../src/config.js';
 import { createDb, migrate, startEmbeddedPostgres, type Db, type EmbeddedPostgres } from '../../src/db.js';
 
-type State = { url: string; serverUrl: string; name: string; embedded?: EmbeddedPostgres; db: Db };
+type State = { url: string; serverUrl: string; name: string; embedded?: EmbeddedPostgres; db: Db; drop: () => Promise<void> };
 let state: State | undefined;
 
 export function withDatabase(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);
   url.pathname = `/${database}`;
   return url.toString();
+}
+
+async function admin(serverUrl: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates a uniquely named database on the server, migrated; drop() removes it. */
+async function createMigratedDatabase(serverUrl: string): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+  const name = `flowers_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await admin(serverUrl, `create database ${name}`);
+  const url = withDatabase(serverUrl, name);
+  const db = createDb(url);
+  try {
+    await migrate(db, url);
+  } finally {
+    await db.destroy();
+  }
+  return { url, name, drop: () => admin(serverUrl, `drop database if exists ${name} with (force)`) };
 }
 
 export async function startTestDatabase(): Promise<void> {
@@ -23,50 +47,22 @@ export async function startTestDatabase(): Promise<void> {
     embedded = await startEmbeddedPostgres(path.join(env.paths.varDir, 'test-postgres'), { info() {}, warn() {} } as never);
     serverUrl = embedded.url('postgres');
   }
-  const name = `flowers_test_${process.pid}_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${admin.escapeIdentifier(name)}`);
-  await admin.end();
-  const url = withDatabase(serverUrl, name);
-  const db = createDb(url);
-  await migrate(db, url);
-  state = { url, serverUrl, name, embedded, db };
+  const { url, name, drop } = await createMigratedDatabase(serverUrl);
+  state = { url, serverUrl, name, embedded, db: createDb(url), drop };
 }
 
 export async function stopTestDatabase(): Promise<void> {
   if (!state) return;
-  const { db, serverUrl, name, embedded } = state;
+  const { db, drop, embedded } = state;
   state = undefined;
   await db.destroy();
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists ${admin.escapeIdentifier(name)} with (force)`);
-  await admin.end();
+  await drop();
   await embedded?.stop();
 }
 
 /** A database of its own, migrated, for tests that change installation-wide state (the amoCRM connection). */
-export async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const { serverUrl } = testDatabase();
-  const name = `flowers_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${admin.escapeIdentifier(name)}`);
-  await admin.end();
-  const url = withDatabase(serverUrl, name);
-  const db = createDb(url);
-  await migrate(db, url);
-  await db.destroy();
-  return {
-    url,
-    async drop() {
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      await c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`);
-      await c.end();
-    },
-  };
+export function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  return createMigratedDatabase(testDatabase().serverUrl);
 }
 
 /** The run's database: its URL, the server's URL, and a shared Knex pool for assertions. */

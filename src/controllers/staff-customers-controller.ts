@@ -1,0 +1,43 @@
+// GET /staff/customers?q=…, GET /staff/customers/:id, POST /staff/customers/:id/resync.
+import type { Request, Response } from 'express';
+import { AppError, NotFoundError } from '../middleware/errors.js';
+import type { StaffCustomerService } from '../services/staff-customer-service.js';
+import { staffActor } from './staff-actor.js';
+
+function idParam(value: unknown): number {
+  const id = typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : 0;
+  if (id < 1) throw new NotFoundError();
+  return id;
+}
+
+/** An optional positive id in the query (the keyset page bounds); anything else is a 400. */
+function cursor(value: unknown): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) throw new AppError(400, 'bad cursor');
+  return Number(value);
+}
+
+export function createStaffCustomersController({ customers }: { customers: StaffCustomerService }) {
+  return {
+    async index(req: Request, res: Response) {
+      const { q = '' } = req.query;
+      if (typeof q !== 'string' || q.length > 200 || /[\u0000-\u001f\u007f]/.test(q)) throw new AppError(400, 'bad query');
+      const after = cursor(req.query.after);
+      const before = after === undefined ? cursor(req.query.before) : undefined;
+      res.render('staff-customers/index', { search: await customers.search({ q, after, before }, res.locals.lang) });
+    },
+
+    async show(req: Request, res: Response) {
+      const customer = await customers.profile(idParam(req.params.id), res.locals.lang);
+      if (!customer) throw new NotFoundError();
+      res.render('staff-customers/show', { customer });
+    },
+
+    async resync(req: Request, res: Response) {
+      const id = idParam(req.params.id);
+      if (!(await customers.resync(staffActor(req), id))) throw new NotFoundError();
+      req.session.flash = 'staff.customers.resynced';
+      res.redirect(303, `/staff/customers/${id}`);
+    },
+  };
+}

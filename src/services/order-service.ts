@@ -1,0 +1,66 @@
+// One-off bouquet orders: place (price from the price list), confirm (then a lead is made in amoCRM), cancel
+// before the delivery date. Customers reach only their own orders.
+import type { Knex } from 'knex';
+import { todayIn, type Language } from '../i18n/i18n.js';
+import { createAmocrmStatusModel } from '../models/amocrm-status-model.js';
+import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
+import { createOrderModel, type Order } from '../models/order-model.js';
+import { categoryName } from './catalog-service.js';
+
+export type OrderInput = { bouquet: string; deliveryDate: string; address: string; wishes: string };
+
+export function createOrderService({ db, timeZone, onOrderChange }: {
+  db: Knex; timeZone: string; onOrderChange: (trx: Knex.Transaction, orderId: number) => Promise<void>;
+}) {
+  const orders = createOrderModel(db);
+
+  async function view(order: Order, language: Language) {
+    const category = await createBouquetCategoryModel(db).findByCode(order.bouquet);
+    const stage = order.amoStatusId ? await createAmocrmStatusModel(db).name(order.amoStatusId) : null;
+    return {
+      id: order.id, number: order.id, bouquet: category ? categoryName(category, language) : order.bouquet,
+      deliveryDate: order.deliveryDate, address: order.address, wishes: order.wishes, priceKopecks: order.priceKopecks,
+      status: order.status, inCrm: order.amoLeadId !== null, stage, syncedAt: order.amoSyncedAt,
+      canConfirm: order.status === 'placed',
+      canCancel: order.status !== 'cancelled' && order.deliveryDate > todayIn(timeZone),
+    };
+  }
+
+  return {
+    async place(userId: number, input: OrderInput): Promise<Order | null> {
+      const category = await createBouquetCategoryModel(db).findByCode(input.bouquet);
+      if (!category) return null;
+      return orders.insert({ userId, ...input, priceKopecks: category.priceKopecks });
+    },
+
+    async show(userId: number, id: number, language: Language) {
+      const order = await orders.findForUser(userId, id);
+      return order ? view(order, language) : null;
+    },
+
+    async list(userId: number, language: Language) {
+      return Promise.all((await orders.listForUser(userId)).map((o) => view(o, language)));
+    },
+
+    /** The customer completes the order: only now it goes to amoCRM. */
+    async confirm(userId: number, id: number): Promise<boolean> {
+      return db.transaction(async (trx) => {
+        if (!(await createOrderModel(trx).transition(id, userId, ['placed'], 'confirmed'))) return false;
+        await onOrderChange(trx, id);
+        return true;
+      });
+    },
+
+    /** Cancels before the delivery date; a confirmed order's lead is closed in amoCRM. */
+    async cancel(userId: number, id: number): Promise<boolean> {
+      return db.transaction(async (trx) => {
+        const before = await createOrderModel(trx).findForUser(userId, id);
+        if (!(await createOrderModel(trx).transition(id, userId, ['placed', 'confirmed'], 'cancelled', { notBefore: todayIn(timeZone) }))) return false;
+        if (before?.status === 'confirmed') await onOrderChange(trx, id);
+        return true;
+      });
+    },
+  };
+}
+
+export type OrderService = ReturnType<typeof createOrderService>;

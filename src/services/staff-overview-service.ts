@@ -1,0 +1,42 @@
+// The staff overview: today's deliveries, this week's sign-ups, the sync queue's health, the amoCRM
+// connection, and the latest staff actions — each cheap to compute at any size.
+import type { Knex } from 'knex';
+import type { Crm } from '../crm/crm.js';
+import { todayIn } from '../i18n/i18n.js';
+import { createJobModel } from '../models/job-model.js';
+import { createStaffActionModel } from '../models/staff-action-model.js';
+import { createStaffCustomerModel } from '../models/staff-customer-model.js';
+import { CRM_QUEUE } from './crm-sync-service.js';
+import { mondayOf, type StaffDeliveryService } from './staff-delivery-service.js';
+
+/** A queue whose oldest waiting job is older than this is not healthy. */
+const STALE_MINUTES = 15;
+
+export function createStaffOverviewService({ db, crm, deliveries, timeZone }: { db: Knex; crm: Crm; deliveries: StaffDeliveryService; timeZone: string }) {
+  const customers = createStaffCustomerModel(db);
+  const jobs = createJobModel(db);
+  const actions = createStaffActionModel(db);
+  return {
+    async summary(now = new Date()) {
+      const today = todayIn(timeZone, now);
+      const weekStart = mondayOf(today);
+      const [deliveriesToday, signups, queue, connection, recent] = await Promise.all([
+        deliveries.count(today), customers.countSignupsSince(weekStart, timeZone), jobs.counts(CRM_QUEUE),
+        crm.connection.status(), actions.recent(10),
+      ]);
+      const waitedMinutes = queue.oldestPendingAt ? Math.max(0, Math.floor((now.getTime() - queue.oldestPendingAt.getTime()) / 60_000)) : null;
+      return {
+        today, weekStart, deliveriesToday, signups,
+        queue: {
+          pending: queue.pending, failed: queue.failed,
+          oldestWait: waitedMinutes === null ? null : { days: Math.floor(waitedMinutes / 1440), hours: Math.floor((waitedMinutes % 1440) / 60), minutes: waitedMinutes % 60, total: waitedMinutes },
+          healthy: queue.failed === 0 && (waitedMinutes ?? 0) < STALE_MINUTES,
+        },
+        connection: { state: connection.state, mode: connection.mode },
+        recent,
+      };
+    },
+  };
+}
+
+export type StaffOverviewService = ReturnType<typeof createStaffOverviewService>;

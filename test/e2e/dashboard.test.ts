@@ -1,0 +1,97 @@
+// The customer's dashboard, preferences and orders, and the staff amoCRM page, in Chromium without JavaScript;
+// axe on each.
+import { expect } from 'chai';
+import pino from 'pino';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { freePort } from '../../src/db.js';
+import { createServices } from '../../src/app.js';
+import { crmWorld } from '../helpers/amocrm.js';
+import { axeViolations, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { daysFromToday, uniqueEmail } from '../helpers/client.js';
+import { waitFor } from '../helpers/wait.js';
+
+describe('dashboard, preferences and orders in a real browser (JavaScript disabled)', function () {
+  this.timeout(120_000);
+  let browser: Browser;
+  let w: Awaited<ReturnType<typeof crmWorld>>;
+  let site: Awaited<ReturnType<typeof serve>>;
+  let context: BrowserContext;
+  let page: Page;
+  const email = uniqueEmail('dash');
+
+  before(async () => {
+    browser = await launchBrowser();
+    const port = await freePort();
+    w = await crmWorld({ env: { APP_URL: `http://127.0.0.1:${port}` } });
+    site = await serve(w.t.app, port);
+    ({ context } = await noScriptContext(browser));
+    page = await context.newPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await site?.close();
+    await w?.close();
+  });
+
+  const axe = async () => expect(await axeViolations(browser, page.url(), context), page.url()).to.deep.equal([]);
+  const main = () => page.locator('main').innerText();
+
+  it('signs up and sees the sum, six upcoming deliveries and the CRM stage once the lead exists', async () => {
+    await page.goto(`${site.url}/signup`);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Пароль').fill('Podsolnukh na okne 7');
+    await page.getByLabel('Категория букета').selectOption('romantic');
+    await page.getByLabel('Адрес доставки').fill('Казань, ул. Баумана, 10');
+    await page.getByLabel('Дата первой доставки').fill(daysFromToday(2));
+    await page.getByLabel('Как часто привозить букеты').selectOption('weekly');
+    await page.getByRole('button', { name: 'Зарегистрироваться' }).click();
+    expect(await main()).to.include('4\u00a0500\u00a0₽');
+    expect(await page.locator('ol.deliveries > li').count()).to.equal(6);
+    await waitFor(async () => (await w.t.db('users').where({ email }).first()).amo_lead_id, 15_000, 'lead');
+    await waitFor(async () => {
+      await page.reload();
+      return (await main()).includes('Этап в CRM:');
+    }, 15_000, 'stage shown');
+    await axe();
+  });
+
+  it('changes the preferences', async () => {
+    await page.getByRole('link', { name: 'Изменить предпочтения' }).click();
+    await axe();
+    await page.getByLabel('Категория букета').selectOption('luxe');
+    await page.getByLabel('Пожелания к букетам').fill('Пионы, если сезон');
+    await page.getByRole('button', { name: 'Сохранить' }).click();
+    expect(new URL(page.url()).pathname).to.equal('/account');
+    expect(await page.locator('body').innerText()).to.include('Предпочтения сохранены');
+    expect(await main()).to.include('9\u00a0000\u00a0₽').and.include('Пионы, если сезон');
+  });
+
+  it('orders a bouquet, confirms it, and sees it on the dashboard', async () => {
+    await page.getByRole('link', { name: 'Заказать букет' }).click();
+    await axe();
+    await page.getByLabel('Дата доставки').fill(daysFromToday(4));
+    await page.getByRole('button', { name: 'Оформить заказ' }).click();
+    expect(new URL(page.url()).pathname).to.match(/^\/account\/orders\/\d+$/);
+    expect(await main()).to.include('Оформлен');
+    await axe();
+    await page.getByRole('button', { name: 'Подтвердить заказ' }).click();
+    expect(await page.locator('body').innerText()).to.include('Заказ подтверждён');
+    await page.goto(`${site.url}/account`);
+    expect(await main()).to.match(/Заказ №\d+/);
+  });
+
+  it('shows the staff amoCRM page to staff, with no accessibility violations', async () => {
+    const services = createServices({ config: w.t.config, db: w.t.db, logger: pino({ level: 'silent' }) });
+    await services.auth.addStaff('e2e-manager@flowers.test', 'Menedzher magazina 2026');
+    const { context: staffContext } = await noScriptContext(browser);
+    const staff = await staffContext.newPage();
+    await staff.goto(`${site.url}/login`);
+    await staff.getByLabel('Email').fill('e2e-manager@flowers.test');
+    await staff.getByLabel('Пароль').fill('Menedzher magazina 2026');
+    await staff.getByRole('button', { name: 'Войти' }).click();
+    await staff.goto(`${site.url}/staff/amocrm`);
+    expect(await staff.locator('h1').innerText()).to.equal('amoCRM');
+    expect(await axeViolations(browser, staff.url(), staffContext)).to.deep.equal([]);
+    await staffContext.close();
+  });
+});

@@ -1,0 +1,172 @@
+// GET /staff/customers (search by a fragment of email or address, 50 a page) and GET /staff/customers/:id (the
+// customer's whole picture), POST /staff/customers/:id/resync.
+import { expect } from 'chai';
+import { client, csrfFrom, signUp } from '../helpers/client.js';
+import { pageProblems } from '../helpers/pages.js';
+import { insertCustomers, insertOrder, staffWorld, type StaffWorld } from './helpers.js';
+
+function emailsOf(html: string): string[] {
+  const list = /<ul class="s-list">([\s\S]*?)<\/ul>/.exec(html)?.[1] ?? '';
+  return [...list.matchAll(/<a href="\/staff\/customers\/\d+">([^<]*)<\/a>/g)].map((m) => m[1]!);
+}
+const link = (html: string, rel: 'next' | 'prev') => new RegExp(`<a href="([^"]+)" rel="${rel}">`).exec(html)?.[1]?.replace(/&amp;/g, '&');
+
+describe('GET /staff/customers', function () {
+  this.timeout(60_000);
+  let w: StaffWorld;
+  before(async () => { w = await staffWorld(); });
+  after(() => w.close());
+
+  it('when staff searches a fragment of an email or an address in any case, then the matching customers are listed, newest first', async () => {
+    const [a, b, c] = await insertCustomers(w.t.db, [
+      { email: 'marina.zvezdina@mail.ru', address: 'г. Москва, ул. Ленина, д. 5', deliveryDate: '2030-01-01', interval: 'weekly' },
+      { email: 'petr@yandex.ru', address: 'г. Химки, Ленинградское ш., 1', deliveryDate: '2030-01-01', interval: 'monthly' },
+      { email: 'zvezda@example.ru', address: 'пр-т Мира, 10', deliveryDate: '2030-01-01', interval: 'biweekly' },
+    ]);
+    expect(emailsOf((await w.staff.get('/staff/customers?q=ZVEZD').expect(200)).text)).to.deep.equal(['zvezda@example.ru', 'marina.zvezdina@mail.ru']);
+    const byAddress = await w.staff.get(`/staff/customers?q=${encodeURIComponent('ЛЕНИН')}`).expect(200);
+    expect(emailsOf(byAddress.text)).to.deep.equal(['petr@yandex.ru', 'marina.zvezdina@mail.ru']);
+    expect(byAddress.text).to.include('Найдено: 2').and.include('г. Химки, Ленинградское ш., 1');
+    expect(emailsOf((await w.staff.get(`/staff/customers?q=${encodeURIComponent('мира, 1')}`).expect(200)).text)).to.deep.equal(['zvezda@example.ru']);
+    expect(emailsOf((await w.staff.get(`/staff/customers?q=${c}`).expect(200)).text)).to.deep.equal(['zvezda@example.ru']); // customer number
+    const order = await insertOrder(w.t.db, { userId: a!, deliveryDate: '2030-02-02' });
+    expect(emailsOf((await w.staff.get(`/staff/customers?q=${order}`).expect(200)).text)).to.include('marina.zvezdina@mail.ru'); // order number
+    expect(b).to.be.a('number');
+  });
+
+  it('when the fragment has LIKE wildcards, then they are taken literally', async () => {
+    await insertCustomers(w.t.db, [
+      { email: 'under_score@example.ru', address: 'ул. 100% Цветов', deliveryDate: '2030-01-01', interval: 'weekly' },
+      { email: 'underXscore@example.ru', address: 'ул. 1000 Цветов', deliveryDate: '2030-01-01', interval: 'weekly' },
+    ]);
+    expect(emailsOf((await w.staff.get('/staff/customers?q=der_sc').expect(200)).text)).to.deep.equal(['under_score@example.ru']);
+    expect(emailsOf((await w.staff.get(`/staff/customers?q=${encodeURIComponent('100%')}`).expect(200)).text)).to.deep.equal(['under_score@example.ru']);
+    expect(emailsOf((await w.staff.get(`/staff/customers?q=${encodeURIComponent('%%%')}`).expect(200)).text)).to.deep.equal([]);
+  });
+
+  it('when the fragment is too short for the index, then staff is asked for more instead of a slow search', async () => {
+    const page = await w.staff.get('/staff/customers?q=zv').expect(200);
+    expect(page.text).to.include('Введите не меньше трёх букв или цифр подряд.').and.include('aria-invalid="true"');
+    expect(emailsOf(page.text)).to.deep.equal([]);
+    await w.staff.get(`/staff/customers?q=${'x'.repeat(201)}`).expect(400);
+    await w.staff.get('/staff/customers?q=a%00b').expect(400);
+    await w.staff.get('/staff/customers?q=abc&after=-1').expect(400);
+  });
+
+  it('when more than 50 customers match, then they come 50 a page with links forward and back', async () => {
+    const ids = await insertCustomers(w.t.db, Array.from({ length: 120 }, (_, i) => ({
+      email: `page${String(i).padStart(3, '0')}@example.ru`, address: `ул. Постраничная, ${i}`, deliveryDate: '2030-01-01', interval: 'weekly' as const,
+    })));
+    const expected = [...ids].reverse().map((_, i) => `page${String(119 - i).padStart(3, '0')}@example.ru`);
+    const first = await w.staff.get(`/staff/customers?q=${encodeURIComponent('постраничная')}`).expect(200);
+    expect(first.text).to.include('Найдено: 120');
+    expect(emailsOf(first.text)).to.deep.equal(expected.slice(0, 50));
+    expect(link(first.text, 'prev')).to.equal(undefined);
+    const second = await w.staff.get(link(first.text, 'next')!).expect(200);
+    expect(emailsOf(second.text)).to.deep.equal(expected.slice(50, 100));
+    const third = await w.staff.get(link(second.text, 'next')!).expect(200);
+    expect(emailsOf(third.text)).to.deep.equal(expected.slice(100));
+    expect(link(third.text, 'next')).to.equal(undefined);
+    const back = await w.staff.get(link(third.text, 'prev')!).expect(200);
+    expect(emailsOf(back.text)).to.deep.equal(expected.slice(50, 100));
+    const start = await w.staff.get(link(back.text, 'prev')!).expect(200);
+    expect(emailsOf(start.text)).to.deep.equal(expected.slice(0, 50));
+    expect(link(start.text, 'prev')).to.equal(undefined);
+  });
+
+  it('when more customers match than are counted, then "more than 1000" and the pages still follow newest first', async () => {
+    await insertCustomers(w.t.db, Array.from({ length: 1010 }, (_, i) => ({
+      email: `bulk${i}@broad.example.ru`, address: 'ул. Широкая, 1', deliveryDate: '2030-01-01', interval: 'weekly' as const,
+    })));
+    const page = await w.staff.get('/staff/customers?q=broad.example').expect(200);
+    expect(page.text).to.include('Найдено больше 1000');
+    expect(emailsOf(page.text)[0]).to.equal('bulk1009@broad.example.ru');
+    const next = await w.staff.get(link(page.text, 'next')!).expect(200);
+    expect(emailsOf(next.text)[0]).to.equal('bulk959@broad.example.ru');
+  });
+
+  it('when nothing is searched, then the newest customers are listed', async () => {
+    const [id] = await insertCustomers(w.t.db, [{ email: 'newest@example.ru', deliveryDate: '2030-01-01', interval: 'weekly' }]);
+    const page = await w.staff.get('/staff/customers').expect(200);
+    expect(page.text).to.include('Новые клиенты');
+    expect(emailsOf(page.text)[0]).to.equal('newest@example.ru');
+    expect(page.text).to.include(`href="/staff/customers/${id}"`);
+    expect(await pageProblems(page.text, { budget: 10 * 1024 })).to.deep.equal([]);
+  });
+});
+
+describe('GET /staff/customers/:id', function () {
+  this.timeout(60_000);
+  let w: StaffWorld;
+  before(async () => { w = await staffWorld(); });
+  after(() => w.close());
+
+  it('when staff opens a customer, then it shows preferences, orders, referrals, amoCRM ids with a link to the lead, sync history and sign-in events', async () => {
+    const agent = client(w.t.app);
+    const { email } = await signUp(agent, { bouquet: 'luxe', interval: 'biweekly', address: 'ул. Профильная, 8', wishes: 'Без роз' });
+    const customer = await w.t.db('users').whereRaw('lower(email) = ?', [email]).first();
+    const id = Number(customer.id);
+    await signUp(client(w.t.app), {}); // someone else, not referred
+    const friend = client(w.t.app);
+    await friend.get(`/${customer.referral_id}`).expect(303);
+    const { email: friendEmail } = await signUp(friend);
+    const confirmed = await insertOrder(w.t.db, { userId: id, deliveryDate: '2031-05-05', status: 'confirmed' });
+    const placed = await insertOrder(w.t.db, { userId: id, deliveryDate: '2031-06-06', status: 'placed' });
+    await w.t.db('users').where({ id }).update({ amo_lead_id: 4711, amo_contact_id: 815 });
+    await w.t.db('amocrm_sync_log').insert([
+      { task: 'amocrm:sync-customer', user_id: id, job_id: '1', attempt: 1, outcome: 'retry', http_status: 503, message: 'amoCRM answered 503' },
+      { task: 'amocrm:sync-customer', user_id: id, job_id: '1', attempt: 2, outcome: 'ok', http_status: 200, message: null },
+    ]);
+
+    const page = await w.staff.get(`/staff/customers/${id}`).expect(200);
+    expect(page.text).to.include(`<h1 class="s-title">${email}</h1>`).and.include(`Клиент №${id}`);
+    expect(page.text).to.include('Люкс').and.include('ул. Профильная, 8').and.include('Без роз').and.include('1 раз в 2 недели');
+    expect(page.text).to.include('9 000 ₽'.replace(/ /g, '\u00a0'));
+    expect(page.text).to.match(/Приглашено друзей<\/dt><dd>1<\/dd>/);
+    expect(page.text).to.include('Заказы (2)').and.include(`№${confirmed}`).and.include(`№${placed}`).and.include('подтверждён').and.include('оформлен');
+    const amo = testAmoUrl(w);
+    expect(page.text).to.include(`<a href="${amo}/leads/detail/4711" rel="noreferrer">4711</a>`);
+    expect(page.text).to.include(`<a href="${amo}/contacts/detail/815" rel="noreferrer">815</a>`);
+    expect(page.text).to.include('будет повтор').and.include('(503)').and.include('amoCRM answered 503').and.include('успешно');
+    expect(page.text).to.include('регистрация'); // the sign-up's auth event
+    expect(page.text).to.include(`action="/staff/customers/${id}/resync"`);
+
+    const friendRow = await w.t.db('users').whereRaw('lower(email) = ?', [friendEmail]).first('id');
+    const friendPage = await w.staff.get(`/staff/customers/${friendRow.id}`).expect(200);
+    expect(friendPage.text).to.include(`<a href="/staff/customers/${id}">${email}</a>`); // referred by
+    expect(await pageProblems(page.text, { budget: 10 * 1024 })).to.deep.equal([]);
+  });
+
+  it('when staff re-syncs the customer, then the job is queued, shown on the page, and recorded', async () => {
+    const [id] = await insertCustomers(w.t.db, [{ deliveryDate: '2030-01-01', interval: 'weekly' }]);
+    const before = await w.staff.get(`/staff/customers/${id}`).expect(200);
+    expect(before.text).to.include('Обращений к amoCRM по этому клиенту ещё не было.').and.include('ещё не создана');
+    await w.staff.post(`/staff/customers/${id}/resync`).type('form').send({ _csrf: csrfFrom(before.text) }).expect(303);
+    const after = await w.staff.get(`/staff/customers/${id}`).expect(200);
+    expect(after.text).to.include('Клиент поставлен в очередь на отправку в amoCRM.').and.include('В очереди').and.include('amocrm:sync-customer');
+    expect(after.text).to.include('Действия сотрудников').and.include(w.staffEmail);
+  });
+
+  it('when the customer does not exist or is staff, then 404', async () => {
+    await w.staff.get('/staff/customers/999999').expect(404);
+    await w.staff.get(`/staff/customers/${w.staffId}`).expect(404);
+    await w.staff.get('/staff/customers/abc').expect(404);
+    const csrf = csrfFrom((await w.staff.get('/staff/amocrm')).text);
+    await w.staff.post('/staff/customers/999999/resync').type('form').send({ _csrf: csrf }).expect(404);
+    expect(await w.t.db('staff_actions').where({ subject: '999999' }).first()).to.equal(undefined);
+  });
+
+  it('when a customer has a long history, then the page stays ≤ 10 KB gzip with the stylesheet', async () => {
+    const [id] = await insertCustomers(w.t.db, [{ email: 'long.history@example.ru', address: 'г. Москва, ул. Длинная, д. 150, кв. 400, подъезд 6, этаж 12', deliveryDate: '2029-01-31', interval: 'monthly', wishes: 'Пожелание '.repeat(200) }]);
+    for (let i = 0; i < 40; i++) await insertOrder(w.t.db, { userId: id!, deliveryDate: `2030-0${1 + (i % 9)}-1${i % 10}`, status: (['placed', 'confirmed', 'cancelled'] as const)[i % 3] });
+    await w.t.db('amocrm_sync_log').insert(Array.from({ length: 40 }, (_, i) => ({ task: 'amocrm:sync-customer', user_id: id, job_id: String(i), attempt: 1 + (i % 3), outcome: i % 4 ? 'ok' : 'retry', http_status: i % 4 ? 200 : 503, message: i % 4 ? null : 'Service Unavailable: amoCRM answered 503, will retry with backoff' })));
+    await w.t.db('auth_events').insert(Array.from({ length: 40 }, (_, i) => ({ user_id: id, event: ['login_ok', 'logout', 'login_fail'][i % 3], ip: `10.0.${i}.${i + 1}` })));
+    const page = await w.staff.get(`/staff/customers/${id}`).expect(200);
+    expect(page.text).to.include('Показаны последние 15.');
+    expect(await pageProblems(page.text, { budget: 10 * 1024 })).to.deep.equal([]);
+  });
+});
+
+function testAmoUrl(w: StaffWorld): string {
+  return w.t.config.amocrm.baseUrl!.replace(/\/+$/, '');
+}

@@ -1,0 +1,99 @@
+// The deliveries query (indexes on the weekday / 14-day phase / day of month) must give exactly what the
+// calendar in src/services/schedule.ts says, on every day, month ends and leap days included — and must
+// read through its indexes, not the whole tables.
+import { expect } from 'chai';
+import { createStaffDeliveryModel, deliveryCountSql, deliveryPageSql } from '../../src/models/staff-delivery-model.js';
+import { BY_PRIMARY_KEY, BY_TRIGRAMS, containsPattern, customerMatchesSql, customerPageSql } from '../../src/models/staff-customer-model.js';
+import { deliversOn } from '../../src/services/schedule.js';
+import type { Interval } from '../../src/services/catalog-service.js';
+import { addDays, insertCustomers, insertOrder, staffWorld, type StaffWorld } from './helpers.js';
+
+type Plan = { 'Node Type': string; 'Index Name'?: string; 'Relation Name'?: string; Plans?: Plan[] };
+
+function nodes(plan: Plan): Plan[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+describe('deliveries of a day in SQL', function () {
+  this.timeout(120_000);
+  let w: StaffWorld;
+  before(async () => { w = await staffWorld(); });
+  after(() => w.close());
+
+  it('when asked for every day of 26 months, then the SQL answer equals deliversOn for each subscription (month ends and 29 February too)', async () => {
+    const firsts: string[] = [];
+    for (let d = '2027-01-01'; d <= '2027-02-14'; d = addDays(d, 1)) firsts.push(d);
+    firsts.push('2028-02-29', '2027-03-29', '2027-03-30', '2027-03-31', '2027-05-31', '2027-08-31', '2027-10-30', '2027-12-31',
+      '1999-12-27', '1999-12-31', '2000-01-02', '2000-01-03', '2000-01-04', '1968-03-05'); // both sides of the phase anchor
+    const seeds = firsts.flatMap((deliveryDate) => (['weekly', 'biweekly', 'monthly'] as Interval[]).map((interval) => ({ deliveryDate, interval })));
+    const ids = await insertCustomers(w.t.db, seeds);
+    const model = createStaffDeliveryModel(w.t.db);
+    let days = 0;
+    let matched = 0;
+    for (let date = '2026-12-25'; date <= '2029-03-05'; date = addDays(date, 1)) {
+      const got = new Set((await model.all(date)).map((d) => d.customerId));
+      const expected = new Set(ids.filter((_, i) => deliversOn(seeds[i]!.deliveryDate, seeds[i]!.interval, date)));
+      expect([...got].sort(), date).to.deep.equal([...expected].sort());
+      expect(await model.count(date), date).to.equal(expected.size);
+      days++;
+      matched += expected.size;
+    }
+    expect(days).to.be.greaterThan(790);
+    expect(matched).to.be.greaterThan(5000); // the comparison is not vacuous
+  });
+
+  it('when staff accounts keep old preferences, then they are not deliveries', async () => {
+    const [id] = await insertCustomers(w.t.db, [{ deliveryDate: '2040-01-02', interval: 'weekly' }]);
+    await w.t.db('users').where({ id }).update({ role: 'staff' });
+    const list = await createStaffDeliveryModel(w.t.db).all('2040-01-09');
+    expect(list.map((d) => d.customerId)).not.to.include(id);
+  });
+
+  async function plan(sql: { sql: string; bindings: (string | number)[] }, settings?: string): Promise<Plan> {
+    return w.t.db.transaction(async (trx) => {
+      if (settings) await trx.raw(settings);
+      const { rows } = await trx.raw(`explain (format json) ${sql.sql}`, sql.bindings);
+      return rows[0]['QUERY PLAN'][0].Plan as Plan;
+    });
+  }
+
+  describe('with a few thousand customers and orders', () => {
+    before(async () => {
+      // Enough rows that PostgreSQL prefers an index where one fits (on a handful a sequential scan is cheaper);
+      // the bench shows the plans at 100,000 customers and 1,000,000 orders.
+      const streets = ['Садовая', 'Лесная', 'Полевая', 'Речная', 'Школьная', 'Мира', 'Гагарина', 'Победы', 'Набережная', 'Советская'];
+      const intervals: Interval[] = ['weekly', 'biweekly', 'monthly'];
+      const seeds = Array.from({ length: 6000 }, (_, i) => ({
+        address: `ул. ${streets[i % 10]}, д. ${i % 97}, кв. ${i % 211}`, deliveryDate: addDays('2030-01-01', (i * 37) % 700), interval: intervals[i % 3]!,
+      }));
+      const ids = await insertCustomers(w.t.db, seeds);
+      await insertCustomers(w.t.db, [{ address: 'пер. Незабудковый, 5', deliveryDate: '2031-01-01', interval: 'weekly' }]);
+      for (let i = 0; i < 6000; i += 1000) {
+        await w.t.db('orders').insert(ids.slice(i, i + 1000).map((userId, j) => ({
+          user_id: userId, bouquet: 'luxe', delivery_date: addDays('2030-01-01', (i + j) % 700), address: 'ул. Заказная, 1', wishes: '', price_kopecks: 900_000,
+          status: ['confirmed', 'placed', 'cancelled'][j % 3],
+        })));
+      }
+      await w.t.db.raw('analyze users');
+      await w.t.db.raw('analyze orders');
+    });
+
+    it('reads the day through the three schedule indexes and the confirmed-orders index, never a sequential scan', async () => {
+      for (const statement of [deliveryPageSql('2031-01-31', 50, 0), deliveryCountSql('2031-01-31')]) {
+        const all = nodes(await plan(statement));
+        expect(all.map((n) => n['Index Name']).filter(Boolean)).to.include.members(['users_weekly_delivery_idx', 'users_biweekly_delivery_idx', 'users_monthly_delivery_idx', 'orders_delivery_date_confirmed_idx']);
+        expect(all.filter((n) => n['Node Type'] === 'Seq Scan').map((n) => n['Relation Name'])).to.deep.equal([]);
+      }
+    });
+
+    it('finds customers by a fragment of email or address through the trigram indexes, and pages broad searches through the primary key', async () => {
+      const search = { pattern: containsPattern('незабудк'), number: 42, limit: 51 };
+      const matches = nodes(await plan(customerMatchesSql(search), BY_TRIGRAMS));
+      expect(matches.map((n) => n['Index Name']).filter(Boolean)).to.include.members(['users_email_trgm_idx', 'users_address_trgm_idx', 'users_pkey']);
+      expect(matches.filter((n) => n['Node Type'] === 'Seq Scan').map((n) => n['Relation Name'])).to.deep.equal([]);
+      const broad = nodes(await plan(customerPageSql({ ...search, after: 5000 }), BY_PRIMARY_KEY));
+      expect(broad.map((n) => `${n['Node Type']} ${n['Index Name'] ?? ''}`)).to.include('Index Scan users_pkey');
+      expect(broad.filter((n) => n['Node Type'] === 'Seq Scan').map((n) => n['Relation Name'])).to.deep.equal([]);
+    });
+  });
+});
