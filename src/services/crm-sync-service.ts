@@ -232,6 +232,7 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
           await entry('retry', `${error.message}; waiting ${error.details.retryAfter ?? 1} s`, status);
           throw error;
         case 'invalid':
+        case 'not_found': // e.g. the lead was deleted in amoCRM: retrying cannot help, staff decides
           if (error.details.validation?.some((v) => v.code === 'NotSupportedChoice')) await crm.fields.forget(); // read the fields again next time
           await entry('failed', error.message, status, { validation: error.details.validation ?? [] });
           logger.warn({ task, userId, err: error.message }, 'amoCRM refused the request; not retried');
