@@ -56,6 +56,16 @@ async function main(): Promise<void> {
     logger.info('stopped');
     process.exit(0);
   };
+  // While stopping, PostgreSQL may end a connection that a library still holds idle ("terminating connection due
+  // to administrator command"); that is expected then and must not turn a clean stop into a crash.
+  process.on('uncaughtException', (error: Error & { code?: string }) => {
+    if (stopping && (error.code === '57P01' || /Connection terminated/.test(error.message))) {
+      logger.warn({ err: error.message }, 'database connection ended during shutdown');
+      return;
+    }
+    logger.fatal({ err: error }, 'uncaught exception');
+    process.exit(1);
+  });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
