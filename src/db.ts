@@ -188,7 +188,8 @@ function postgresUser(): { uid: number; gid: number } {
 
 function run(command: string, args: string[], owner?: { uid: number; gid: number }): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...owner, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    // A clean environment: initdb finds its own binaries, and messages in C keep errors readable.
+    const child = spawn(command, args, { ...owner, stdio: ['ignore', 'ignore', 'pipe'], env: { LC_ALL: 'C', LANG: 'C' } });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
     child.once('error', reject);
