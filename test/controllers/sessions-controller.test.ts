@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import bcrypt from 'bcrypt';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, csrfFrom, logIn, sessionCookie, sessionIdOf, signUp, submit, uniqueEmail } from '../helpers/client.js';
+import { client, csrfFrom, logIn, sessionCookie, sessionIdOf, signUp, uniqueEmail } from '../helpers/client.js';
 
 describe('sessions (/login, /logout)', () => {
   let t: TestApp;

@@ -7,7 +7,7 @@ import { freePort } from '../../src/db.js';
 import { createServices } from '../../src/app.js';
 import { serve } from '../helpers/browser.js';
 import { crmWorld } from '../helpers/amocrm.js';
-import { client, csrfFrom, daysFromToday, signUp, submit, type Agent } from '../helpers/client.js';
+import { client, csrfFrom, daysFromToday, signUp, submit } from '../helpers/client.js';
 import { waitFor } from '../helpers/wait.js';
 
 type Lead = { id: number; name: string; price: number; status_id: number; custom_fields_values: { field_id: number; field_name: string; values: { value: unknown }[] }[]; _embedded?: { contacts?: { id: number }[] } };

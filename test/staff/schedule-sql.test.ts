@@ -6,7 +6,7 @@ import { createStaffDeliveryModel, deliveryCountSql, deliveryPageSql } from '../
 import { BY_PRIMARY_KEY, BY_TRIGRAMS, containsPattern, customerMatchesSql, customerPageSql } from '../../src/models/staff-customer-model.js';
 import { deliversOn } from '../../src/services/schedule.js';
 import type { Interval } from '../../src/services/catalog-service.js';
-import { addDays, insertCustomers, insertOrder, staffWorld, type StaffWorld } from './helpers.js';
+import { addDays, insertCustomers, staffWorld, type StaffWorld } from './helpers.js';
 
 type Plan = { 'Node Type': string; 'Index Name'?: string; 'Relation Name'?: string; Plans?: Plan[] };
 
