@@ -125,6 +125,15 @@ export async function startEmbeddedPostgres(dataDir: string, log: Pick<Logger, '
       rmSync(pwfile, { force: true });
     }
   }
+  // A server started by a process that is still running (the app, while an operator runs a CLI command) is
+  // shared, not stopped; one whose starter has died is a leftover and is stopped before starting anew.
+  const ownerFile = `${dataDir}.owner`;
+  const passwordUrl = (port: number) => (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  const running = readOwner(ownerFile);
+  if (running && running.pid !== process.pid && alive(running.pid) && postmasterAlive(dataDir)) {
+    log.info({ port: running.port, owner: running.pid }, 'using the embedded PostgreSQL that another process started');
+    return { url: passwordUrl(running.port), stop: async () => undefined };
+  }
   await stopLeftover(dataDir);
 
   const port = await freePort();
@@ -135,13 +144,15 @@ export async function startEmbeddedPostgres(dataDir: string, log: Pick<Logger, '
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  const url = passwordUrl(port);
   await waitUntilReady(url('postgres'), child, () => stderr);
+  writeFileSync(ownerFile, JSON.stringify({ pid: process.pid, port }));
   log.info({ port, dataDir }, 'embedded PostgreSQL is ready');
 
   return {
     url,
     async stop() {
+      rmSync(ownerFile, { force: true });
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGINT'); // fast shutdown: roll back open transactions, then exit
       const timer = setTimeout(() => child.kill('SIGQUIT'), 8000);
@@ -149,6 +160,22 @@ export async function startEmbeddedPostgres(dataDir: string, log: Pick<Logger, '
       clearTimeout(timer);
     },
   };
+}
+
+function readOwner(file: string): { pid: number; port: number } | null {
+  try {
+    const owner = JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown; port?: unknown };
+    return typeof owner.pid === 'number' && typeof owner.port === 'number' ? { pid: owner.pid, port: owner.port } : null;
+  } catch {
+    return null;
+  }
+}
+
+function postmasterAlive(dataDir: string): boolean {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return false;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  return Boolean(pid) && alive(pid);
 }
 
 /** Creates the database when it does not exist yet (CREATE DATABASE cannot run in a transaction or take IF NOT EXISTS). */

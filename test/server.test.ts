@@ -1,5 +1,5 @@
 // The real process as `npm start` runs it, on an embedded PostgreSQL in a temporary var/ folder.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,6 +55,24 @@ describe('the server process', function () {
     expect(alive(postgresPid)).to.equal(false);
     expect(existsSync(pidFile)).to.equal(false);
     expect(server.output()).to.include('"msg":"stopped"');
+  });
+
+  it('when an operator runs a command while the app runs, then the command shares the app\'s database instead of stopping it', async () => {
+    const server = await startServer();
+    const pidFile = path.join(varDir, 'postgres', 'postmaster.pid');
+    const postgresPid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    const root = findProjectRoot();
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli.ts'), 'staff:add', 'night-shift@flowers.test'], {
+      cwd: root, encoding: 'utf8', timeout: 60_000,
+      env: { ...process.env, NODE_ENV: 'development', VAR_DIR: varDir, DATABASE_URL: '', STAFF_PASSWORD: 'Nochnaya smena 2026', LOG_LEVEL: 'warn' },
+    });
+    expect(cli.status, cli.stderr).to.equal(0);
+    expect(cli.stdout).to.include('night-shift@flowers.test is staff');
+    expect(alive(postgresPid)).to.equal(true);
+    expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).to.equal(200);
+    server.child.kill('SIGTERM');
+    expect(await server.exit, server.output()).to.equal(0);
+    expect(alive(postgresPid)).to.equal(false);
   });
 
   it('when started a second time, then it reuses the data (no new cluster, no migrations to apply)', async () => {
