@@ -130,7 +130,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Pick<Logger, '
   const ownerFile = `${dataDir}.owner`;
   const passwordUrl = (port: number) => (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
   const running = readOwner(ownerFile);
-  if (running && running.pid !== process.pid && alive(running.pid) && postmasterAlive(dataDir)) {
+  if (running && running.pid !== process.pid && alive(running.pid) && livePostmaster(dataDir)) {
     log.info({ port: running.port, owner: running.pid }, 'using the embedded PostgreSQL that another process started');
     return { url: passwordUrl(running.port), stop: async () => undefined };
   }
@@ -171,11 +171,12 @@ function readOwner(file: string): { pid: number; port: number } | null {
   }
 }
 
-function postmasterAlive(dataDir: string): boolean {
+/** The pid of the PostgreSQL running on dataDir, or null when none is. */
+function livePostmaster(dataDir: string): number | null {
   const pidFile = path.join(dataDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return false;
+  if (!existsSync(pidFile)) return null;
   const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  return Boolean(pid) && alive(pid);
+  return pid && alive(pid) ? pid : null;
 }
 
 /** Creates the database when it does not exist yet (CREATE DATABASE cannot run in a transaction or take IF NOT EXISTS). */
@@ -225,10 +226,8 @@ function run(command: string, args: string[], owner?: { uid: number; gid: number
 }
 
 async function stopLeftover(dataDir: string): Promise<void> {
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  if (!pid || !alive(pid)) return;
+  const pid = livePostmaster(dataDir);
+  if (!pid) return;
   process.kill(pid, 'SIGINT');
   for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
 }

@@ -26,8 +26,7 @@ export function createTasks(deps: TaskDeps): TaskList {
   return {
     [SYNC_ORDER]: async (payload, helpers) => {
       const { orderId } = payload as { orderId: number };
-      const order = await deps.db('orders').where({ id: orderId }).first('user_id');
-      await crmSync.runJob(SYNC_ORDER, order ? Number(order.user_id) : null, jobInfo(helpers), () => crmSync.syncOrder(orderId));
+      await crmSync.runJob(SYNC_ORDER, await crmSync.orderOwner(orderId), jobInfo(helpers), () => crmSync.syncOrder(orderId));
     },
     [LEAD_CHANGED]: async (payload, helpers) => {
       const { leadId } = payload as { leadId: number };

@@ -42,6 +42,12 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
   const counters = createRateCounterModel(db);
   const sessions = createSessionModel(db);
 
+  /** The user, when the password given is their current one (S16); null otherwise. */
+  async function userProvingPassword(userId: number, password: string): Promise<User | null> {
+    const [user, hash] = await Promise.all([users.findById(userId), users.passwordHash(userId)]);
+    return user && hash && (await hasher.verify(password, hash)) ? user : null;
+  }
+
   const mail = (trx: Knex | Knex.Transaction, message: Mail) => jobs.add(trx, 'mail:send', message, { maxAttempts: 10 });
 
   return {
@@ -156,9 +162,8 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
     },
 
     async changePassword(userId: number, currentPassword: string, password: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | PasswordProblem }> {
-      const user = await users.findById(userId);
-      const hash = await users.passwordHash(userId);
-      if (!user || !hash || !(await hasher.verify(currentPassword, hash))) return { error: 'wrong_password' };
+      const user = await userProvingPassword(userId, currentPassword);
+      if (!user) return { error: 'wrong_password' };
       const problem = passwordProblem(password, user.email);
       if (problem) return { error: problem };
       const newHash = await hasher.hash(password);
@@ -173,9 +178,8 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
     },
 
     async changeEmail(userId: number, currentPassword: string, email: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | 'email_taken' | 'same_email' }> {
-      const user = await users.findById(userId);
-      const hash = await users.passwordHash(userId);
-      if (!user || !hash || !(await hasher.verify(currentPassword, hash))) return { error: 'wrong_password' };
+      const user = await userProvingPassword(userId, currentPassword);
+      if (!user) return { error: 'wrong_password' };
       if (user.email.toLowerCase() === email.toLowerCase()) return { error: 'same_email' };
       const changed = await db.transaction(async (trx) => {
         const version = await createUserModel(trx).updateEmail(userId, email);

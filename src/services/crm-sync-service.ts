@@ -261,6 +261,11 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
     syncOrder,
     runJob,
 
+    /** The customer an order belongs to (for the sync log), or null when the order is gone. */
+    async orderOwner(orderId: number): Promise<number | null> {
+      return (await createOrderModel(db).findById(orderId))?.userId ?? null;
+    },
+
     async orderChanged(trx: Knex | Knex.Transaction, orderId: number): Promise<void> {
       await jobs.add(trx, SYNC_ORDER, { orderId }, { queue: CRM_QUEUE, jobKey: `amocrm:order:${orderId}`, maxAttempts: 25 });
     },
