@@ -13,7 +13,7 @@ import { createPassport, type AppPassport } from './middleware/passport.js';
 import { createRateLimits } from './middleware/rate-limits.js';
 import { requestLog } from './middleware/request-log.js';
 import { securityHeaders } from './middleware/security-headers.js';
-import { sessionLimits, sessions } from './middleware/session.js';
+import { saveBeforeRedirect, sessionLimits, sessions } from './middleware/session.js';
 import { createRateCounterModel } from './models/rate-counter-model.js';
 import { createAccountService } from './services/account-service.js';
 import { createAuthService } from './services/auth-service.js';
@@ -138,6 +138,7 @@ export function createApp(deps: AppDeps) {
   app.use(passport.initialize());
   app.use(passport.session());
   app.use(sessionLimits);
+  app.use(saveBeforeRedirect);
   app.use(language({ secureCookies: config.production, timeZone: config.shopTimeZone }));
   app.use(sameOrigin(config.appOrigin, { skip: isWebhook }));
   app.use(csrf.protect);

@@ -58,6 +58,7 @@ export function errorHandler(logger: Logger, timeZone: string): ErrorRequestHand
     const view = error instanceof CsrfError ? 'csrf' : status === 403 || status === 404 || status === 503 ? status : status < 500 ? 400 : 500;
     if (error instanceof CsrfError) (req.log ?? logger).warn({ reason: error.message }, 'form refused');
     if (!res.locals.t) setLanguageLocals(req, res, 'ru', timeZone);
+    res.locals.takeFlash = () => undefined;
     res.status(status).render(`errors/${view}`, { backHref: req.method === 'POST' ? req.path : '/' }, (renderError: Error | null, html?: string) => {
       if (renderError) {
         logger.error({ err: renderError }, 'error page failed to render');

@@ -1,5 +1,7 @@
 // What every view may use: the current user (a view-model, never the row), a lazily created CSRF token, and the
-// one-shot flash message. Authenticated and auth-form pages are never cached (S15).
+// one-shot flash message, taken from the session only by a page that shows it (an error page, such as the 404 of a
+// stray favicon or prefetch request, leaves it for the page it was meant for). Authenticated and auth-form pages
+// are never cached (S15).
 import type { Request, RequestHandler } from 'express';
 import { ForbiddenError } from './errors.js';
 
@@ -8,10 +10,11 @@ export function locals(generateToken: (req: Request) => string): RequestHandler 
     res.locals.currentUser = req.user ? { email: req.user.email, role: req.user.role } : null;
     // Only pages with a form ask for the token, so a visitor's session row is created only where needed.
     res.locals.csrfToken = () => generateToken(req);
-    if (req.session?.flash) {
-      res.locals.flash = req.session.flash;
-      delete req.session.flash;
-    }
+    res.locals.takeFlash = () => {
+      const flash = req.session?.flash;
+      if (flash) delete req.session.flash;
+      return flash;
+    };
     if (req.user) res.set('Cache-Control', 'no-store');
     next();
   };

@@ -73,3 +73,18 @@ export const sessionLimits: RequestHandler = async (req, res, next) => {
   }
   next();
 };
+
+/**
+ * express-session saves a changed session only as the response ends, after the redirect's headers have gone out,
+ * so a browser may load the next page before the row is written: a fresh login would look logged out and a
+ * notice would be missing. A redirect therefore waits for the save of any session that holds data.
+ */
+export const saveBeforeRedirect: RequestHandler = (req, res, next) => {
+  const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
+  res.redirect = ((...args: unknown[]) => {
+    const held = req.session && Object.keys(req.session).some((key) => key !== 'cookie');
+    if (!held) return redirect(...args);
+    req.session.save((error) => (error ? next(error) : redirect(...args)));
+  }) as typeof res.redirect;
+  next();
+};

@@ -1,6 +1,9 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, csrfFrom, logIn, signUp, uniqueEmail } from '../helpers/client.js';
+import { client, csrfFrom, logIn, sessionIdOf, signUp, uniqueEmail } from '../helpers/client.js';
 import { waitForMail } from '../helpers/smtp.js';
 
 describe('account (/account, /account/password, /account/email)', () => {
@@ -91,5 +94,52 @@ describe('account (/account, /account/password, /account/email)', () => {
       expect(taken.text).to.include('уже зарегистрирован');
       expect((await t.db('users').whereRaw('lower(email) = ?', [email]).first())).to.not.equal(undefined);
     });
+  });
+
+  it('when a stray request fails between a change and the page after it, then the notice still shows once on that page', async () => {
+    const agent = client(t.app);
+    await signUp(agent);
+    const page = await agent.get('/account/preferences');
+    const date = /name="deliveryDate" type="date" value="([^"]+)"/.exec(page.text)![1]!;
+    await agent.post('/account/preferences').type('form')
+      .send({ _csrf: csrfFrom(page.text), bouquet: 'luxe', address: 'ул. Садовая, 3', deliveryDate: date, interval: 'weekly', wishes: '' }).expect(303);
+    await agent.get('/apple-touch-icon.png').expect(404);
+    expect((await agent.get('/account').expect(200)).text).to.include('Предпочтения сохранены');
+    expect((await agent.get('/account').expect(200)).text).not.to.include('Предпочтения сохранены');
+  });
+
+  it('when a change ends in a redirect, then the redirect is sent only after the session row holds the notice', async () => {
+    const agent = client(t.app);
+    await signUp(agent);
+    const page = await agent.get('/account/preferences');
+    const date = /name="deliveryDate" type="date" value="([^"]+)"/.exec(page.text)![1]!;
+    const cookie = agent.jar.getCookie('sid', { domain: '127.0.0.1', path: '/', secure: false, script: false })!.toValueString();
+    const sid = sessionIdOf(cookie);
+    const form = new URLSearchParams({ _csrf: csrfFrom(page.text), bouquet: 'luxe', address: 'ул. Садовая, 5', deliveryDate: date, interval: 'weekly', wishes: '' }).toString();
+    const server = t.app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const lock = await t.db.transaction(); // holds the session row, so its save waits
+    try {
+      await lock('session').where({ sid }).forUpdate().first();
+      const response = new Promise<IncomingMessage>((resolve, reject) => {
+        const req = httpRequest({
+          host: '127.0.0.1', port: (server.address() as AddressInfo).port, method: 'POST', path: '/account/preferences',
+          headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) },
+        }, resolve);
+        req.on('error', reject);
+        req.end(form);
+      });
+      const first = await Promise.race([response.then(() => 'redirect sent'), sleep(700).then(() => 'waiting for the save')]);
+      await lock.commit();
+      expect(first).to.equal('waiting for the save');
+      const res = await response;
+      res.resume();
+      expect(res.statusCode).to.equal(303);
+      expect((await t.db('session').where({ sid }).first()).sess.flash).to.equal('flash.preferences_saved');
+    } finally {
+      if (!lock.isCompleted()) await lock.rollback();
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

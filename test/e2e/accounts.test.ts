@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freePort } from '../../src/db.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { axeContext, axeOn, axeViolations, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { axeContext, axeOn, axeViolations, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';
 import { waitForMail } from '../helpers/smtp.js';
 
@@ -38,7 +38,7 @@ describe('account journey in a real browser (JavaScript disabled)', () => {
 
   it('signs up with bouquet preferences and lands on the account page', async () => {
     await page.goto(`${site.url}/`);
-    await page.getByRole('link', { name: 'Оформить подписку' }).click();
+    await follow(page.getByRole('link', { name: 'Оформить подписку' }));
     expect(new URL(page.url()).pathname).to.equal('/signup');
     await expectAxeClean();
     await page.getByLabel('Email').fill(email);
@@ -48,7 +48,7 @@ describe('account journey in a real browser (JavaScript disabled)', () => {
     await page.getByLabel('Дата первой доставки').fill(daysFromToday(3));
     await page.getByLabel('Как часто привозить букеты').selectOption('biweekly');
     await page.getByLabel('Пожелания к букетам').fill('Без лилий, пожалуйста');
-    await page.getByRole('button', { name: 'Зарегистрироваться' }).click();
+    await follow(page.getByRole('button', { name: 'Зарегистрироваться' }));
     expect(new URL(page.url()).pathname).to.equal('/account');
     const main = await page.locator('main').innerText();
     expect(main).to.include('9\u00a0000\u00a0₽').and.include('Люкс').and.include('1 раз в 2 недели').and.include('Без лилий');
@@ -63,7 +63,7 @@ describe('account journey in a real browser (JavaScript disabled)', () => {
     await p.getByLabel('Email').fill('not-an-email');
     await p.getByLabel('Пароль').fill('short');
     await p.getByLabel('Адрес доставки').fill('Тверская, 1');
-    await p.getByRole('button', { name: 'Зарегистрироваться' }).click();
+    await follow(p.getByRole('button', { name: 'Зарегистрироваться' }));
     expect(await p.locator('#email-error').innerText()).to.include('name@example.ru');
     expect(await p.locator('#password-error').innerText()).to.include('8 символов');
     expect(await p.getByLabel('Адрес доставки').inputValue()).to.equal('Тверская, 1');
@@ -73,31 +73,31 @@ describe('account journey in a real browser (JavaScript disabled)', () => {
   });
 
   it('visits the password and email pages, then logs out and back in', async () => {
-    await page.getByRole('link', { name: 'Сменить пароль' }).click();
+    await follow(page.getByRole('link', { name: 'Сменить пароль' }));
     await expectAxeClean();
     await page.goto(`${site.url}/account/email`);
     await expectAxeClean();
-    await page.getByRole('button', { name: 'Выйти', exact: true }).click();
+    await follow(page.getByRole('button', { name: 'Выйти', exact: true }));
     expect(new URL(page.url()).pathname).to.equal('/');
     await page.goto(`${site.url}/login`);
     await expectAxeClean();
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Пароль').fill('Wrong password 1');
-    await page.getByRole('button', { name: 'Войти' }).click();
+    await follow(page.getByRole('button', { name: 'Войти' }));
     expect(await page.locator('[role=alert]').innerText()).to.include('Неверный email или пароль');
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Пароль').fill(firstPassword);
-    await page.getByRole('button', { name: 'Войти' }).click();
+    await follow(page.getByRole('button', { name: 'Войти' }));
     expect(new URL(page.url()).pathname).to.equal('/account');
-    await page.getByRole('button', { name: 'Выйти', exact: true }).click();
+    await follow(page.getByRole('button', { name: 'Выйти', exact: true }));
   });
 
   it('recovers the password through the mailed link and logs in with the new one', async () => {
     await page.goto(`${site.url}/login`);
-    await page.getByRole('link', { name: 'Забыли пароль?' }).click();
+    await follow(page.getByRole('link', { name: 'Забыли пароль?' }));
     await expectAxeClean();
     await page.getByLabel('Email').fill(email);
-    await page.getByRole('button', { name: 'Прислать ссылку' }).click();
+    await follow(page.getByRole('button', { name: 'Прислать ссылку' }));
     expect(new URL(page.url()).pathname).to.equal('/forgot-password/sent');
     await expectAxeClean();
     const mail = await waitForMail(email, { subject: /Восстановление пароля/ });
@@ -107,12 +107,12 @@ describe('account journey in a real browser (JavaScript disabled)', () => {
     expect(page.url()).to.equal(`${site.url}/reset-password`); // the token left the address bar
     await expectAxeClean();
     await page.getByLabel('Новый пароль').fill(newPassword);
-    await page.getByRole('button', { name: 'Сохранить пароль' }).click();
+    await follow(page.getByRole('button', { name: 'Сохранить пароль' }));
     expect(new URL(page.url()).pathname).to.equal('/login');
     expect(await page.locator('[role=status]').innerText()).to.include('Пароль изменён');
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Пароль').fill(newPassword);
-    await page.getByRole('button', { name: 'Войти' }).click();
+    await follow(page.getByRole('button', { name: 'Войти' }));
     expect(new URL(page.url()).pathname).to.equal('/account');
     await page.goto(link); // the used link now explains itself
     expect(await page.locator('h1').innerText()).to.equal('Ссылка недействительна');

@@ -6,7 +6,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freePort } from '../../src/db.js';
 import { createServices } from '../../src/app.js';
 import { crmWorld } from '../helpers/amocrm.js';
-import { axeViolations, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { axeViolations, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -44,7 +44,7 @@ describe('dashboard, preferences and orders in a real browser (JavaScript disabl
     await page.getByLabel('Адрес доставки').fill('Казань, ул. Баумана, 10');
     await page.getByLabel('Дата первой доставки').fill(daysFromToday(2));
     await page.getByLabel('Как часто привозить букеты').selectOption('weekly');
-    await page.getByRole('button', { name: 'Зарегистрироваться' }).click();
+    await follow(page.getByRole('button', { name: 'Зарегистрироваться' }));
     expect(await main()).to.include('4\u00a0500\u00a0₽');
     expect(await page.locator('ol.deliveries > li').count()).to.equal(6);
     await waitFor(async () => (await w.t.db('users').where({ email }).first()).amo_lead_id, 15_000, 'lead');
@@ -56,26 +56,27 @@ describe('dashboard, preferences and orders in a real browser (JavaScript disabl
   });
 
   it('changes the preferences', async () => {
-    await page.getByRole('link', { name: 'Изменить предпочтения' }).click();
+    await follow(page.getByRole('link', { name: 'Изменить предпочтения' }));
     await axe();
     await page.getByLabel('Категория букета').selectOption('luxe');
     await page.getByLabel('Пожелания к букетам').fill('Пионы, если сезон');
-    await page.getByRole('button', { name: 'Сохранить' }).click();
+    await follow(page.getByRole('button', { name: 'Сохранить' }));
     expect(new URL(page.url()).pathname).to.equal('/account');
     expect(await page.locator('body').innerText()).to.include('Предпочтения сохранены');
     expect(await main()).to.include('9\u00a0000\u00a0₽').and.include('Пионы, если сезон');
   });
 
   it('orders a bouquet, confirms it, and sees it on the dashboard', async () => {
-    await page.getByRole('link', { name: 'Заказать букет' }).click();
+    await follow(page.getByRole('link', { name: 'Заказать букет' }));
     await axe();
     await page.getByLabel('Дата доставки').fill(daysFromToday(4));
-    await page.getByRole('button', { name: 'Оформить заказ' }).click();
+    await follow(page.getByRole('button', { name: 'Оформить заказ' }));
     expect(new URL(page.url()).pathname).to.match(/^\/account\/orders\/\d+$/);
     expect(await main()).to.include('Оформлен');
     await axe();
-    await page.getByRole('button', { name: 'Подтвердить заказ' }).click();
-    expect(await page.locator('body').innerText()).to.include('Заказ подтверждён');
+    await follow(page.getByRole('button', { name: 'Подтвердить заказ' }));
+    const body = await page.locator('body').innerText();
+    expect(body, `${page.url()}\n${body}`).to.include('Заказ подтверждён');
     await page.goto(`${site.url}/account`);
     expect(await main()).to.match(/Заказ №\d+/);
   });
@@ -88,7 +89,7 @@ describe('dashboard, preferences and orders in a real browser (JavaScript disabl
     await staff.goto(`${site.url}/login`);
     await staff.getByLabel('Email').fill('e2e-manager@flowers.test');
     await staff.getByLabel('Пароль').fill('Menedzher magazina 2026');
-    await staff.getByRole('button', { name: 'Войти' }).click();
+    await follow(staff.getByRole('button', { name: 'Войти' }));
     await staff.goto(`${site.url}/staff/amocrm`);
     expect(await staff.locator('h1').innerText()).to.equal('amoCRM');
     expect(await axeViolations(browser, staff.url(), staffContext)).to.deep.equal([]);

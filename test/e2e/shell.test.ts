@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { axeViolations, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { axeViolations, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
 
 describe('site shell in a real browser (JavaScript disabled)', () => {
   let browser: Browser;
@@ -26,7 +26,7 @@ describe('site shell in a real browser (JavaScript disabled)', () => {
     const own = requests.filter((u) => !u.endsWith('/favicon.ico'));
     expect(own).to.have.length(2);
     expect(own[1]).to.match(/\/css\/site\.[0-9a-f]{10}\.css$/);
-    await page.getByRole('link', { name: 'English' }).click();
+    await follow(page.getByRole('link', { name: 'English' }));
     expect(await page.getByRole('heading', { level: 1 }).textContent()).to.equal('Bouquets by subscription');
     await context.close();
   });

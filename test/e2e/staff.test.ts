@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { todayIn } from '../../src/i18n/i18n.js';
-import { axeContext, axeOn, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { axeContext, axeOn, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
 import { addDays, insertCustomers, insertOrder, STAFF_PASSWORD, staffWorld, type StaffWorld } from '../staff/helpers.js';
 
 /** Runs in the page: how wide the document is (wider than the viewport means sideways scrolling). */
@@ -49,20 +49,20 @@ describe('staff area in a real browser (JavaScript disabled)', function () {
     await page.goto(`${site.url}/login`);
     await page.getByLabel('Email').fill(w.staffEmail);
     await page.getByLabel('Пароль').fill(STAFF_PASSWORD);
-    await page.getByRole('button', { name: 'Войти' }).click();
+    await follow(page.getByRole('button', { name: 'Войти' }));
     expect(new URL(page.url()).pathname).to.equal('/staff');
     expect(await page.getByRole('heading', { level: 1 }).textContent()).to.equal('Обзор');
 
-    await page.getByRole('link', { name: /Доставок сегодня/ }).click();
+    await follow(page.getByRole('link', { name: /Доставок сегодня/ }));
     expect(new URL(page.url()).pathname).to.equal('/staff/deliveries');
     expect(await page.locator('ol.s-runs > li').count()).to.equal(50);
     expect(await page.getByRole('heading', { level: 2 }).first().textContent()).to.equal('Доставки 1–50 из 56, по адресу');
-    await page.getByRole('link', { name: 'Дальше →' }).click();
+    await follow(page.getByRole('link', { name: 'Дальше →' }));
     expect(await page.locator('ol.s-runs > li').count()).to.equal(6);
-    await page.getByRole('link', { name: 'Следующий день →' }).click();
+    await follow(page.getByRole('link', { name: 'Следующий день →' }));
     expect(new URL(page.url()).search).to.equal(`?date=${addDays(today, 1)}`);
     await page.getByLabel('Другой день').fill(today);
-    await page.getByRole('button', { name: 'Показать' }).click();
+    await follow(page.getByRole('button', { name: 'Показать' }));
     expect(new URL(page.url()).search).to.equal(`?date=${today}`);
 
     const download = page.waitForEvent('download');
@@ -71,13 +71,13 @@ describe('staff area in a real browser (JavaScript disabled)', function () {
     expect([...csv.subarray(0, 3)]).to.deep.equal([0xef, 0xbb, 0xbf]);
     expect(csv.toString('utf8').trim().split('\r\n')).to.have.length(57);
 
-    await page.getByRole('navigation', { name: 'Раздел сотрудников' }).getByRole('link', { name: 'Клиенты' }).click();
+    await follow(page.getByRole('navigation', { name: 'Раздел сотрудников' }).getByRole('link', { name: 'Клиенты' }));
     await page.getByLabel('Email, адрес или номер').fill('courier0.ivanova');
-    await page.getByRole('button', { name: 'Найти' }).click();
-    await page.getByRole('link', { name: 'courier0.ivanova@mail.ru' }).click();
+    await follow(page.getByRole('button', { name: 'Найти' }));
+    await follow(page.getByRole('link', { name: 'courier0.ivanova@mail.ru' }));
     expect(new URL(page.url()).pathname).to.equal(`/staff/customers/${customerId}`);
     expect(await page.getByRole('link', { name: '9001' }).getAttribute('href')).to.match(/\/leads\/detail\/9001$/);
-    await page.getByRole('button', { name: 'Отправить в amoCRM заново' }).click();
+    await follow(page.getByRole('button', { name: 'Отправить в amoCRM заново' }));
     expect(new URL(page.url()).pathname).to.equal(`/staff/customers/${customerId}`);
     expect(await page.locator('body').innerText({ timeout: 5000 })).to.include('Клиент поставлен в очередь на отправку в amoCRM.');
 

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Express } from 'express';
 
@@ -66,4 +66,14 @@ export async function serve(app: Express, port = 0): Promise<{ url: string; clos
 /** Fills a form field found by its visible label. */
 export async function fill(page: Page, label: string | RegExp, value: string): Promise<void> {
   await page.getByLabel(label, { exact: typeof label === 'string' }).fill(value);
+}
+
+/**
+ * Clicks a link or submit button and waits until the page it leads to has loaded. With JavaScript off a form
+ * submission is a plain navigation that a click alone may not wait for, so a test could read the old page.
+ */
+export async function follow(target: Locator): Promise<void> {
+  const loaded = target.page().waitForEvent('load');
+  await target.click();
+  await loaded;
 }
