@@ -54,7 +54,7 @@ app.get('/login', (req, res) => {
   if (step >= 5) return res.render('sessions/new', { values: {}, errors: {}, next: '', notice: null });
   const token = randomBytes(32).toString('hex');
   res.render('sessions/new', {
-    lang: 'ru', t, csrfToken: () => token, currentUser: null, values: {}, errors: {}, next: '', notice: null, path: req.path,
+    lang: 'ru', t, csrfToken: () => token, takeFlash: () => undefined, currentUser: null, values: {}, errors: {}, next: '', notice: null, path: req.path,
     languageSwitch: { lang: 'en', href: `${req.path}?lang=en` },
     money: (k: number) => formatMoney(k, 'ru'), date: (d: string) => formatDate(d, 'ru'), dateTime: (m: Date) => formatDateTime(m, 'Europe/Moscow', 'ru'),
   });

@@ -22,7 +22,7 @@ app.get('/login', (req, res) => {
   // A new visitor gets a new token, as in the app.
   const token = randomBytes(32).toString('hex');
   res.render('sessions/new', {
-    lang: 'ru', t, csrfToken: () => token, currentUser: null, values: {}, errors: {}, next: '', notice: null, path: req.path,
+    lang: 'ru', t, csrfToken: () => token, takeFlash: () => undefined, currentUser: null, values: {}, errors: {}, next: '', notice: null, path: req.path,
     languageSwitch: { lang: 'en', href: `${req.path}?lang=en` },
     money: (k: number) => formatMoney(k, 'ru'), date: (d: string) => formatDate(d, 'ru'), dateTime: (m: Date) => formatDateTime(m, 'Europe/Moscow', 'ru'),
   });

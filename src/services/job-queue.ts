@@ -25,10 +25,16 @@ export function createJobQueue() {
 }
 export type JobQueue = ReturnType<typeof createJobQueue>;
 
+/**
+ * graphile-worker's log lines, as pino JSON. A job is logged by its id, task and attempt only: its payload holds
+ * customers' addresses and IPs, which stay out of the logs (SECURITY S18).
+ */
 export function workerLogger(logger: Logger): WorkerLogger {
   return new WorkerLogger((scope) => (level, message, meta) => {
     const method = level === 'warning' ? 'warn' : level;
-    logger[method]({ worker: scope, ...meta }, message);
+    const { job, ...rest } = (meta ?? {}) as { job?: { id: string; task_identifier: string; attempts: number; max_attempts: number } };
+    const summary = job && { id: job.id, task: job.task_identifier, attempts: job.attempts, maxAttempts: job.max_attempts };
+    logger[method]({ worker: scope, ...rest, ...(summary ? { job: summary } : {}) }, message);
   });
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, logIn, signUp, submit, uniqueEmail, type Agent } from '../helpers/client.js';
+import { waitFor } from '../helpers/wait.js';
 import { mailsTo, waitForMail } from '../helpers/smtp.js';
 
 describe('password recovery (/forgot-password, /reset-password)', () => {
@@ -45,6 +46,48 @@ describe('password recovery (/forgot-password, /reset-password)', () => {
       expect(mail.html).to.include('/reset-password?token=');
       await new Promise((r) => setTimeout(r, 500));
       expect(mailsTo(unknown)).to.have.length(0);
+    });
+
+    it('when the address is known or unknown, then the request does the very same database work, so its time cannot tell them apart (S4)', async () => {
+      const quiet = createTestApp(); // no worker: only the request's own queries are seen
+      try {
+        const { email } = await signUp(client(quiet.app));
+        const work = async (address: string) => {
+          const agent = client(quiet.app);
+          const page = await agent.get('/forgot-password');
+          const sql: string[] = [];
+          const listen = (query: { sql: string }) => sql.push(query.sql);
+          quiet.db.on('query', listen);
+          const res = await agent.post('/forgot-password').type('form').send({ _csrf: csrfFrom(page.text), email: address });
+          quiet.db.off('query', listen);
+          expect([res.status, res.headers.location]).to.deep.equal([303, '/forgot-password/sent']);
+          return sql;
+        };
+        const known = await work(email);
+        const unknown = await work(uniqueEmail('nobody'));
+        expect(known.length).to.be.above(0);
+        expect(known).to.deep.equal(unknown);
+        expect(known.join('\n')).not.to.match(/"users"/); // the account is looked up by the job, off the request path
+      } finally {
+        await quiet.close();
+      }
+    });
+
+    it('when the mail server fails, then the visitor sees the same page and the error is only logged (S4)', async () => {
+      const broken = createTestApp({ env: { SMTP_URL: 'smtp://127.0.0.1:9' } });
+      await broken.startWorker();
+      try {
+        const { email } = await signUp(client(broken.app));
+        const agent = client(broken.app);
+        const res = await submit(agent, '/forgot-password', { email });
+        expect([res.status, res.headers.location]).to.deep.equal([303, '/forgot-password/sent']);
+        const sent = await agent.get('/forgot-password/sent').expect(200);
+        expect(sent.text).not.to.match(/ECONNREFUSED|SMTP|ошибк/i);
+        const failure = await waitFor(() => broken.logs.find((line) => line.includes('auth:password-reset') && line.includes('"level":50')), 15_000, 'the failed mail is logged');
+        expect(failure).to.include('ECONNREFUSED').and.include('"task":"auth:password-reset"').and.not.include(email);
+      } finally {
+        await broken.close();
+      }
     });
 
     it('when one address asks more than 3 times an hour, then the 4th mail is silently dropped', async () => {
@@ -157,6 +200,31 @@ describe('password recovery (/forgot-password, /reset-password)', () => {
       const page = await owner.get('/account/password');
       await owner.post('/account/password').type('form').send({ _csrf: csrfFrom(page.text), currentPassword: password, password: NEW_PASSWORD }).expect(303);
       expect((await openLink(client(t.app), second.link)).status).to.equal(410);
+    });
+
+    it('when the email changes after the link was sent, then the link dies (S7)', async () => {
+      const owner = client(t.app);
+      const { email, password } = await signUp(owner);
+      const { link } = await requestLink(email);
+      const page = await owner.get('/account/email');
+      await owner.post('/account/email').type('form').send({ _csrf: csrfFrom(page.text), currentPassword: password, email: uniqueEmail('moved') }).expect(303);
+      expect((await openLink(client(t.app), link)).status).to.equal(410);
+    });
+
+    it('when the same link is submitted twice at the same moment, then exactly one reset happens (S7)', async () => {
+      const { email } = await signUp(client(t.app));
+      const { link } = await requestLink(email);
+      const [a, b] = [client(t.app), client(t.app)];
+      const [formA, formB] = [await openLink(a, link), await openLink(b, link)];
+      const results = await Promise.all([
+        a.post('/reset-password').type('form').send({ _csrf: csrfFrom(formA.text), password: NEW_PASSWORD }),
+        b.post('/reset-password').type('form').send({ _csrf: csrfFrom(formB.text), password: 'Drugoi novyi parol 77' }),
+      ]);
+      expect(results.map((r) => r.status).sort()).to.deep.equal([303, 410]);
+      const winner = results[0]!.status === 303 ? NEW_PASSWORD : 'Drugoi novyi parol 77';
+      expect((await logIn(client(t.app), email, winner)).status).to.equal(303);
+      const user = await t.db('users').whereRaw('lower(email) = ?', [email]).first('id');
+      expect(await t.db('auth_events').where({ user_id: user.id, event: 'reset_done' }).count('* as n').first()).to.deep.equal({ n: 1 });
     });
 
     it('when the request comes with a forged Host header, then the mailed link still uses APP_URL', async () => {

@@ -81,6 +81,20 @@ describe('registrations (/signup, referral links)', () => {
       expect(await t.db('users').whereRaw('lower(email) = ?', [first.email]).count('* as n').first()).to.deep.equal({ n: 1 });
     });
 
+    it('when one IP has sent 10 sign-up forms within the hour, then the 11th is refused with 429 and stores nothing, while another IP may sign up (S5, S6)', async () => {
+      const ip = '10.200.0.7';
+      for (let i = 0; i < 10; i++) {
+        const res = await submit(client(t.app, ip), '/signup', signupFields({ email: 'not-an-email' }));
+        expect(res.status, `attempt ${i + 1}`).to.equal(422);
+      }
+      const fields = signupFields();
+      const refused = await submit(client(t.app, ip), '/signup', fields);
+      expect(refused.status).to.equal(429);
+      expect(refused.text).to.include('<h1>');
+      expect(await userRow(fields.email!)).to.equal(undefined);
+      expect((await submit(client(t.app, '10.200.0.8'), '/signup', signupFields())).status).to.equal(303);
+    });
+
     it('when wishes contain markup, then the account page shows it escaped', async () => {
       const agent = client(t.app);
       await signUp(agent, { wishes: '<script>alert(1)</script> и «ромашки»' });

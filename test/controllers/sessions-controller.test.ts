@@ -29,6 +29,15 @@ describe('sessions (/login, /logout)', () => {
       expect(event).to.include({ ip: '10.1.2.3', user_agent: 'TestBrowser/1.0' });
     });
 
+    it('when the password has spaces around it or capitals, then only the exact same password logs in: never trimmed or case-folded (S2)', async () => {
+      const password = '  Roza Vetrov 2026  ';
+      const { email } = await signUp(client(t.app), { password });
+      expect((await logIn(client(t.app), email, password.trim())).status).to.equal(401);
+      expect((await logIn(client(t.app), email, password.toLowerCase())).status).to.equal(401);
+      expect((await logIn(client(t.app), email, password.toUpperCase())).status).to.equal(401);
+      expect((await logIn(client(t.app), email, password)).status).to.equal(303);
+    });
+
     it('when the email is unknown or the password wrong, then the same 401, the same message and about the same time (S3)', async () => {
       const { email } = await account();
       const timeOf = async (fields: Record<string, string>) => {
@@ -160,6 +169,9 @@ describe('sessions (/login, /logout)', () => {
       await logIn(phone, email, password);
       await logIn(laptop, email, password);
       const page = await laptop.get('/account').expect(200);
+      // Both buttons are on the account page, as POST forms with the token.
+      expect(page.text).to.match(/<form[^>]*method="post"[^>]*action="\/account\/logout-everywhere"|<form[^>]*action="\/account\/logout-everywhere"[^>]*method="post"/);
+      expect(page.text).to.match(/<form[^>]*action="\/logout"/);
       const res = await laptop.post('/account/logout-everywhere').type('form').send({ _csrf: csrfFrom(page.text) }).expect(303);
       expect(res.headers.location).to.equal('/login?signed_out=all');
       await phone.get('/account').expect(303);

@@ -1,4 +1,5 @@
 // Customers mirrored into amoCRM: the real worker, a real database of its own, the simulator over HTTP.
+import { createDecipheriv, hkdfSync } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -243,6 +244,23 @@ describe('amoCRM sync of customers', function () {
         expect(stored).not.to.include(part);
         expect(w.t.logs.join('')).not.to.include(part);
       }
+      // Both tokens are AES-256-GCM with a key derived from SESSION_SECRET by HKDF, and shown nowhere.
+      const key = Buffer.from(hkdfSync('sha256', w.t.config.sessionSecrets[0]!, 'flowers-amocrm', 'amocrm token encryption v1', 32));
+      const open = (sealed: string) => {
+        const [version, iv, tag, body] = sealed.split('.');
+        expect(version).to.equal('v1');
+        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv!, 'base64url'));
+        decipher.setAuthTag(Buffer.from(tag!, 'base64url'));
+        return Buffer.concat([decipher.update(Buffer.from(body!, 'base64url')), decipher.final()]).toString('utf8');
+      };
+      const tokens = await w.t.db('amocrm_connection').first('access_token_enc', 'refresh_token_enc');
+      expect(open(tokens.access_token_enc)).to.equal(bearer);
+      const refresh = open(tokens.refresh_token_enc);
+      expect(refresh).to.have.length.above(20);
+      expect(stored).not.to.include(refresh);
+      expect(w.t.logs.join('')).not.to.include(refresh);
+      const page = (await staff.get('/staff/amocrm').expect(200)).text;
+      expect(page).not.to.include(refresh).and.not.include(bearer);
     });
 
     it('when the callback carries another state, then nothing is stored', async () => {

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, csrfFrom, GOOD_PASSWORD, signUp, signupFields, submit } from '../helpers/client.js';
+import { client, csrfFrom, daysFromToday, GOOD_PASSWORD, signUp, signupFields, submit, type Agent } from '../helpers/client.js';
+import { insertOrder, staffWorld, type StaffWorld } from '../staff/helpers.js';
 
 describe('CSRF, origin and header protection (S14, S15, S18, logs)', () => {
   let t: TestApp;
@@ -80,3 +82,62 @@ describe('CSRF, origin and header protection (S14, S15, S18, logs)', () => {
     expect(res.status).to.equal(413);
   });
 });
+
+describe('CSRF on every POST route (S14)', function () {
+  this.timeout(60_000);
+  let w: StaffWorld;
+  before(async () => { w = await staffWorld(); });
+  after(() => w.close());
+
+  /** What a forged post could change: every row a form writes, and the queue. */
+  async function state() {
+    const { db } = w.t;
+    const rows = async (table: string) => JSON.stringify(await db(table).select('*').orderBy(1));
+    const jobs = await db.raw('select count(*)::int as n from graphile_worker._private_jobs');
+    return [await rows('users'), await rows('orders'), await rows('password_resets'), await rows('staff_actions'),
+      await rows('session'), jobs.rows[0].n].join('\n');
+  }
+
+  it('when any POST form is sent without the token or with another one, then 403 and nothing changes, for every POST route of src/routes.ts', async () => {
+    const customer = client(w.t.app);
+    const { email, password, fields } = await signUp(customer);
+    const { id: userId } = await w.t.db('users').whereRaw('lower(email) = ?', [email]).first('id');
+    const orderId = await insertOrder(w.t.db, { userId, deliveryDate: daysFromToday(5), status: 'placed' });
+    const prefs = { bouquet: 'luxe', address: 'ул. Другая, 1', deliveryDate: daysFromToday(9), interval: 'monthly', wishes: 'Пионы' };
+    const cases: [string, Agent, Record<string, string>][] = [
+      ['/signup', client(w.t.app), signupFields()],
+      ['/login', client(w.t.app), { email, password }],
+      ['/logout', customer, {}],
+      ['/forgot-password', client(w.t.app), { email }],
+      ['/reset-password', client(w.t.app), { password: 'Sovsem novyi parol 9' }],
+      ['/account/password', customer, { currentPassword: password, password: 'Sovsem novyi parol 9' }],
+      ['/account/email', customer, { currentPassword: password, email: `new-${email}` }],
+      ['/account/logout-everywhere', customer, {}],
+      ['/account/preferences', customer, prefs],
+      ['/account/orders', customer, { bouquet: 'romantic', address: fields.address!, deliveryDate: daysFromToday(6), wishes: '' }],
+      [`/account/orders/${orderId}/confirm`, customer, {}],
+      [`/account/orders/${orderId}/cancel`, customer, {}],
+      [`/staff/customers/${userId}/resync`, w.staff, {}],
+      ['/staff/amocrm/fields', w.staff, {}],
+      ['/staff/amocrm/resume', w.staff, {}],
+      ['/staff/amocrm/jobs/1/retry', w.staff, {}],
+      [`/staff/amocrm/customers/${userId}/resync`, w.staff, {}],
+    ];
+    // Every POST route but amoCRM's webhook (no session, a path secret instead) is in the list above.
+    const declared = [...readFileSync('src/routes.ts', 'utf8').matchAll(/r\.post\('([^']+)'/g)].map((m) => m[1]!.replace(/:\w+/g, ':x'))
+      .filter((path) => !path.startsWith('/webhooks/'));
+    expect(cases.map(([path]) => path.replace(/\/\d+\//g, '/:x/')).sort()).to.deep.equal(declared.sort());
+
+    const otherToken = csrfFrom((await client(w.t.app).get('/login')).text);
+    const before = await state();
+    for (const [path, agent, body] of cases) {
+      const none = await agent.post(path).type('form').send(body);
+      expect(none.status, `${path} without a token`).to.equal(403);
+      const foreign = await agent.post(path).type('form').send({ ...body, _csrf: otherToken });
+      expect(foreign.status, `${path} with another session's token`).to.equal(403);
+    }
+    expect(await state()).to.equal(before);
+    await customer.get('/account').expect(200);
+  });
+});
+
