@@ -3,6 +3,7 @@
 // (never a password).
 import { z } from 'zod';
 import type { MessageKey } from '../i18n/i18n.js';
+import { AppError, NotFoundError } from '../middleware/errors.js';
 import { INTERVALS } from '../services/catalog-service.js';
 import { passwordProblem } from '../services/passwords.js';
 
@@ -101,6 +102,19 @@ export const passwordChangeSchema = (email: string) => z.strictObject({
 }).superRefine(checkPassword('password', () => email));
 
 export const emailChangeSchema = z.strictObject({ _csrf: csrf, currentPassword: passwordField, email: emailField });
+
+/** A form that is only a button (confirm, cancel, re-sync…): the token and nothing else, or a 400. */
+const buttonSchema = z.strictObject({ _csrf: csrf });
+export function requireButtonForm(body: unknown): void {
+  if (!parseForm(buttonSchema, body).ok) throw new AppError(400, 'unexpected form fields');
+}
+
+/** A row id from the path: plain digits only (no sign, exponent, space or hex), else the page does not exist. */
+export function pathId(value: unknown): number {
+  const id = typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : 0;
+  if (id < 1) throw new NotFoundError();
+  return id;
+}
 
 export function parseForm<T>(schema: z.ZodType<T>, body: unknown): Parsed<T> {
   const input = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};

@@ -5,13 +5,9 @@ import { NotFoundError } from '../middleware/errors.js';
 import type { AccountService } from '../services/account-service.js';
 import type { CatalogService } from '../services/catalog-service.js';
 import type { OrderService } from '../services/order-service.js';
-import { orderSchema, parseForm, type FormErrors } from './forms.js';
+import { orderSchema, parseForm, pathId, requireButtonForm, type FormErrors } from './forms.js';
 
-function orderId(req: Request): number {
-  const id = Number(req.params.id);
-  if (!/^\d{1,15}$/.test(String(req.params.id)) || !Number.isSafeInteger(id)) throw new NotFoundError();
-  return id;
-}
+const orderId = (req: Request): number => pathId(req.params.id);
 
 export function createOrdersController({ orders, accounts, catalog, timeZone }: { orders: OrderService; accounts: AccountService; catalog: CatalogService; timeZone: string }) {
   async function render(res: Response, status: number, values: Record<string, string>, errors: FormErrors) {
@@ -42,6 +38,7 @@ export function createOrdersController({ orders, accounts, catalog, timeZone }: 
     async confirm(req: Request, res: Response) {
       const id = orderId(req);
       if (!(await orders.show(req.user!.id, id, res.locals.lang))) throw new NotFoundError();
+      requireButtonForm(req.body);
       req.session.flash = (await orders.confirm(req.user!.id, id)) ? 'flash.order_confirmed' : 'flash.order_unchanged';
       res.redirect(303, `/account/orders/${id}`);
     },
@@ -49,6 +46,7 @@ export function createOrdersController({ orders, accounts, catalog, timeZone }: 
     async cancel(req: Request, res: Response) {
       const id = orderId(req);
       if (!(await orders.show(req.user!.id, id, res.locals.lang))) throw new NotFoundError();
+      requireButtonForm(req.body);
       req.session.flash = (await orders.cancel(req.user!.id, id)) ? 'flash.order_cancelled' : 'flash.order_not_cancellable';
       res.redirect(303, `/account/orders/${id}`);
     },

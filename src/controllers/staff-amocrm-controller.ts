@@ -2,6 +2,7 @@
 import type { Request, Response } from 'express';
 import type { CrmAdminService } from '../services/crm-admin-service.js';
 import type { StaffAuditService } from '../services/staff-audit-service.js';
+import { pathId, requireButtonForm } from './forms.js';
 import { staffActor } from './staff-actor.js';
 
 declare module 'express-session' {
@@ -40,26 +41,30 @@ export function createStaffAmocrmController({ crmAdmin, audit }: { crmAdmin: Crm
     },
 
     async createFields(req: Request, res: Response) {
+      requireButtonForm(req.body);
       const { missing } = await crmAdmin.createMissingFields();
       await audit.record(staffActor(req), { action: 'amocrm.fields', outcome: missing.length ? 'still_missing' : 'ready' });
       back(req, res, missing.length ? 'staff.amocrm.fields_still_missing' : 'staff.amocrm.fields_ready');
     },
 
     async resume(req: Request, res: Response) {
+      requireButtonForm(req.body);
       await crmAdmin.resume();
       await audit.record(staffActor(req), { action: 'amocrm.resume', outcome: 'resumed' });
       back(req, res, 'staff.amocrm.resumed');
     },
 
     async retryJob(req: Request, res: Response) {
-      const ok = await crmAdmin.retryJob(String(req.params.id));
-      await audit.record(staffActor(req), { action: 'amocrm.job_retry', subject: String(req.params.id), outcome: ok ? 'retried' : 'gone' });
+      const id = String(pathId(req.params.id));
+      requireButtonForm(req.body);
+      const ok = await crmAdmin.retryJob(id);
+      await audit.record(staffActor(req), { action: 'amocrm.job_retry', subject: id, outcome: ok ? 'retried' : 'gone' });
       back(req, res, ok ? 'staff.amocrm.retried' : 'staff.amocrm.retry_gone');
     },
 
     async resync(req: Request, res: Response) {
-      const id = Number(req.params.userId);
-      if (!Number.isSafeInteger(id) || id <= 0) return back(req, res, 'staff.amocrm.retry_gone');
+      const id = pathId(req.params.userId);
+      requireButtonForm(req.body);
       await crmAdmin.resync(id);
       await audit.record(staffActor(req), { action: 'customer.resync', customerId: id, outcome: 'queued' });
       back(req, res, 'staff.amocrm.retried');

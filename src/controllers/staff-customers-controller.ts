@@ -2,13 +2,8 @@
 import type { Request, Response } from 'express';
 import { AppError, NotFoundError } from '../middleware/errors.js';
 import type { StaffCustomerService } from '../services/staff-customer-service.js';
+import { pathId, requireButtonForm } from './forms.js';
 import { staffActor } from './staff-actor.js';
-
-function idParam(value: unknown): number {
-  const id = typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : 0;
-  if (id < 1) throw new NotFoundError();
-  return id;
-}
 
 /** An optional positive id in the query (the keyset page bounds); anything else is a 400. */
 function cursor(value: unknown): number | undefined {
@@ -28,13 +23,14 @@ export function createStaffCustomersController({ customers }: { customers: Staff
     },
 
     async show(req: Request, res: Response) {
-      const customer = await customers.profile(idParam(req.params.id), res.locals.lang);
+      const customer = await customers.profile(pathId(req.params.id), res.locals.lang);
       if (!customer) throw new NotFoundError();
       res.render('staff-customers/show', { customer });
     },
 
     async resync(req: Request, res: Response) {
-      const id = idParam(req.params.id);
+      const id = pathId(req.params.id);
+      requireButtonForm(req.body);
       if (!(await customers.resync(staffActor(req), id))) throw new NotFoundError();
       req.session.flash = 'staff.customers.resynced';
       res.redirect(303, `/staff/customers/${id}`);
