@@ -1,6 +1,7 @@
 // GET/POST /forgot-password, GET /forgot-password/sent, GET/POST /reset-password.
 import type { Request, Response } from 'express';
 import { requestMeta } from '../middleware/request-meta.js';
+import { freshSession } from '../middleware/session.js';
 import type { AuthService } from '../services/auth-service.js';
 import { forgotSchema, parseForm, resetSchema, type FormErrors } from './forms.js';
 
@@ -50,7 +51,8 @@ export function createPasswordResetsController({ auth }: { auth: AuthService }) 
         if (result.error === 'invalid_token') return res.status(410).render('password-resets/invalid');
         return renderEdit(res, 422, token, { password: `password.${result.error}` });
       }
-      delete req.session.resetToken;
+      // Every session of the account has ended (S10), this one too: it goes on as an empty visitor session.
+      await freshSession(req);
       res.redirect(303, '/login?reset=done');
     },
   };

@@ -1,5 +1,5 @@
 // Sessions in PostgreSQL (connect-pg-simple over the app's Knex pool) and their time limits (SECURITY S12–S13).
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import session from 'express-session';
 import connectPgSimple from 'connect-pg-simple';
 import type { Knex } from 'knex';
@@ -53,6 +53,11 @@ export function sessions({ db, secrets, production }: { db: Knex; secrets: reado
   });
 }
 
+/** Replaces the request's session by an empty visitor session on a new id; the old row is deleted. */
+export function freshSession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.regenerate((e) => (e ? reject(e) : resolve())));
+}
+
 /**
  * Server-side limits on a logged-in session: 7 days from login at most; idle for 24 h (7 days with
  * "remember me") ends it. A session past a limit is replaced by a fresh visitor session.
@@ -63,7 +68,7 @@ export const sessionLimits: RequestHandler = async (req, res, next) => {
   const idleLimit = req.session.remember ? REMEMBER_MS : IDLE_MS;
   const lastSeen = req.session.lastSeenAt ?? req.session.authAt;
   if (now - req.session.authAt > ABSOLUTE_MS || now - lastSeen > idleLimit) {
-    await new Promise<void>((resolve, reject) => req.session.regenerate((e) => (e ? reject(e) : resolve())));
+    await freshSession(req);
     req.user = undefined;
     return next();
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, logIn, signUp, submit, uniqueEmail, type Agent } from '../helpers/client.js';
+import { freshDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
 import { mailsTo, waitForMail } from '../helpers/smtp.js';
 
@@ -74,7 +75,8 @@ describe('password recovery (/forgot-password, /reset-password)', () => {
     });
 
     it('when the mail server fails, then the visitor sees the same page and the error is only logged (S4)', async () => {
-      const broken = createTestApp({ env: { SMTP_URL: 'smtp://127.0.0.1:9' } });
+      const database = await freshDatabase(); // its own queue: no other test's worker may send this mail
+      const broken = createTestApp({ databaseUrl: database.url, env: { SMTP_URL: 'smtp://127.0.0.1:9' } });
       await broken.startWorker();
       try {
         const { email } = await signUp(client(broken.app));
@@ -87,6 +89,7 @@ describe('password recovery (/forgot-password, /reset-password)', () => {
         expect(failure).to.include('ECONNREFUSED').and.include('"task":"auth:password-reset"').and.not.include(email);
       } finally {
         await broken.close();
+        await database.drop();
       }
     });
 
