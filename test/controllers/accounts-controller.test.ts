@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, csrfFrom, logIn, sessionIdOf, signUp, uniqueEmail } from '../helpers/client.js';
+import { agentCookie, client, csrfFrom, logIn, sessionIdOf, signUp, uniqueEmail } from '../helpers/client.js';
 import { waitForMail } from '../helpers/smtp.js';
 
 describe('account (/account, /account/password, /account/email)', () => {
@@ -113,7 +113,7 @@ describe('account (/account, /account/password, /account/email)', () => {
     await signUp(agent);
     const page = await agent.get('/account/preferences');
     const date = /name="deliveryDate" type="date" value="([^"]+)"/.exec(page.text)![1]!;
-    const cookie = agent.jar.getCookie('sid', { domain: '127.0.0.1', path: '/', secure: false, script: false })!.toValueString();
+    const cookie = agentCookie(agent);
     const sid = sessionIdOf(cookie);
     const form = new URLSearchParams({ _csrf: csrfFrom(page.text), bouquet: 'luxe', address: 'ул. Садовая, 5', deliveryDate: date, interval: 'weekly', wishes: '' }).toString();
     const server = t.app.listen(0, '127.0.0.1');

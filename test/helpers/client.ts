@@ -65,6 +65,13 @@ export function sessionCookie(res: { headers: Record<string, unknown> }): string
   return cookies.find((c) => /^(sid|__Host-sid)=/.test(c));
 }
 
+/** The `sid=…` cookie an agent holds now (development cookie name, as in the tests). */
+export function agentCookie(agent: Agent): string {
+  const cookie = agent.jar.getCookie('sid', { domain: '127.0.0.1', path: '/', secure: false, script: false });
+  if (!cookie) throw new Error('the agent holds no session cookie');
+  return cookie.toValueString();
+}
+
 /** The session id inside a signed session cookie (`s:<id>.<signature>`). */
 export function sessionIdOf(setCookie: string | undefined): string {
   const value = decodeURIComponent(/^[^=]+=([^;]*)/.exec(setCookie ?? '')?.[1] ?? '');

@@ -8,7 +8,7 @@ import request from 'supertest';
 import { createJobQueue } from '../../src/services/job-queue.js';
 import { CRONTAB } from '../../src/tasks.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, csrfFrom, logIn, randomIp, sessionCookie, sessionIdOf, signUp, submit, type Agent } from '../helpers/client.js';
+import { agentCookie, client, csrfFrom, logIn, randomIp, sessionCookie, sessionIdOf, signUp, submit, type Agent } from '../helpers/client.js';
 import { testDatabase } from '../helpers/db.js';
 import { waitForMail } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -28,13 +28,6 @@ describe('session rules (S10, S12, S13)', () => {
     await t.startWorker();
   });
   after(() => t.close());
-
-  /** The `sid=…` cookie the agent holds now. */
-  function cookieOf(agent: Agent): string {
-    const cookie = agent.jar.getCookie('sid', { domain: '127.0.0.1', path: '/', secure: false, script: false });
-    if (!cookie) throw new Error('the agent holds no session cookie');
-    return cookie.toValueString();
-  }
 
   async function userOf(email: string): Promise<{ id: number; auth_version: number }> {
     return t.db('users').whereRaw('lower(email) = ?', [email.toLowerCase()]).first('id', 'auth_version');
@@ -100,14 +93,14 @@ describe('session rules (S10, S12, S13)', () => {
       const a = client(t.app);
       const { email, password } = await signUp(a);
       await a.get('/account').expect(200);
-      const oldSid = sessionIdOf(cookieOf(a));
+      const oldSid = sessionIdOf(agentCookie(a));
       expect(await t.db('session').where({ sid: oldSid }).first()).to.not.equal(undefined);
 
       const res = await changePassword(a, password);
       expect(res.headers.location).to.equal('/account');
       const newSid = sessionIdOf(sessionCookie(res));
       expect(newSid).to.not.equal(oldSid);
-      expect(sessionIdOf(cookieOf(a))).to.equal(newSid);
+      expect(sessionIdOf(agentCookie(a))).to.equal(newSid);
       expect(await t.db('session').where({ sid: oldSid }).first()).to.equal(undefined);
       const user = await userOf(email);
       expect((await sessOf(newSid))?.passport?.user).to.deep.equal({ id: user.id, v: user.auth_version });
@@ -132,7 +125,7 @@ describe('session rules (S10, S12, S13)', () => {
       const url = new URL(mail.links.find((l) => l.includes('/reset-password?token='))!);
       await owner.get(`${url.pathname}${url.search}`).expect(303);
       const form = await owner.get('/reset-password').expect(200);
-      const askingSid = sessionIdOf(cookieOf(owner));
+      const askingSid = sessionIdOf(agentCookie(owner));
       expect((await sessOf(askingSid))?.passport?.user?.id).to.equal(id); // the asking session is a logged-in one
       const done = await owner.post('/reset-password').type('form').send({ _csrf: csrfFrom(form.text), password: NEW_PASSWORD }).expect(303);
       expect(done.headers.location).to.equal('/login?reset=done');
@@ -200,7 +193,7 @@ describe('session rules (S10, S12, S13)', () => {
       const customer = client(t.app);
       const { email } = await signUp(customer);
       await customer.get('/account').expect(200);
-      const customerSid = sessionIdOf(cookieOf(customer));
+      const customerSid = sessionIdOf(agentCookie(customer));
       const liveSids = [customerSid, `prune-${tag}-live`];
       await t.db('session').insert({ sid: liveSids[1], sess: cookieJson(HOUR), expire: t.db.raw("now() + interval '1 hour'") });
 
@@ -236,7 +229,7 @@ describe('session rules (S10, S12, S13)', () => {
       const agent = client(t.app);
       await signUp(agent);
       await agent.get('/account').expect(200); // the first page after sign-up shows (and so uses up) the welcome notice
-      const sid = sessionIdOf(cookieOf(agent));
+      const sid = sessionIdOf(agentCookie(agent));
       // xmin/ctid change on any write of the row, even one that writes identical values.
       const snapshot = () => t.db('session').where({ sid })
         .first(t.db.raw('xmin::text as xmin'), t.db.raw('ctid::text as ctid'), t.db.raw('sess::text as sess'), t.db.raw('expire::text as expire'));
@@ -286,7 +279,7 @@ describe('session rules (S10, S12, S13)', () => {
         const agent = client(oldApp.app, ip);
         const { email, password } = await signUp(agent);
         await agent.get('/account').expect(200);
-        const oldCookie = cookieOf(agent);
+        const oldCookie = agentCookie(agent);
         await account(oldApp, oldCookie).expect(200);
 
         await account(rotated, oldCookie).expect(200);
@@ -298,7 +291,7 @@ describe('session rules (S10, S12, S13)', () => {
         // After the rotation, new cookies are signed with the new secret: they work once the old one is dropped.
         const fresh = client(rotated.app, ip);
         expect((await logIn(fresh, email, password)).status).to.equal(303);
-        const newCookie = cookieOf(fresh);
+        const newCookie = agentCookie(fresh);
         await account(newOnly, newCookie).expect(200);
         await account(oldApp, newCookie).expect(303);
       } finally {
