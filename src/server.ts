@@ -2,6 +2,7 @@
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config.js';
 import { migrate, openDatabase, type Database } from './db.js';
+import { isDatabaseUnavailable } from './database-errors.js';
 import { createLogger } from './logger.js';
 import { amoSettingsFrom, createApp } from './app.js';
 import type { AmoSettings } from './crm/connection.js';
@@ -56,15 +57,24 @@ async function main(): Promise<void> {
     logger.info('stopped');
     process.exit(0);
   };
-  // While stopping, PostgreSQL may end a connection that a library still holds idle ("terminating connection due
-  // to administrator command"); that is expected then and must not turn a clean stop into a crash.
+  // PostgreSQL may end a connection that a library holds ("terminating connection due to administrator command")
+  // or refuse new ones for a while (a restart, a failover, maintenance), and a library may leave such an error
+  // unhandled. That is an outage to wait out, not a bug: pages answer 503 until the database is back, the worker
+  // waits for it. Anything else unhandled still ends the process.
   process.on('uncaughtException', (error: Error & { code?: string }) => {
-    if (stopping && (error.code === '57P01' || /Connection terminated/.test(error.message))) {
-      logger.warn({ err: error.message }, 'database connection ended during shutdown');
+    if (isDatabaseUnavailable(error)) {
+      logger[stopping ? 'warn' : 'error']({ err: error }, 'database unavailable (error outside a request)');
       return;
     }
     logger.fatal({ err: error }, 'uncaught exception');
     process.exit(1);
+  });
+  process.on('unhandledRejection', (reason: unknown) => {
+    if (isDatabaseUnavailable(reason)) {
+      logger[stopping ? 'warn' : 'error']({ err: reason }, 'database unavailable (error outside a request)');
+      return;
+    }
+    throw reason; // → uncaughtException above
   });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -3,6 +3,7 @@
 // or message is ever shown to the user.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../logger.js';
+import { isDatabaseUnavailable } from '../database-errors.js';
 import { setLanguageLocals } from './language.js';
 
 export class AppError extends Error {
@@ -27,20 +28,6 @@ export class CsrfError extends ForbiddenError {
   constructor(reason: string) {
     super(`csrf: ${reason}`);
   }
-}
-
-const DATABASE_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE',
-  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);
-
-/** True when the error means "the database cannot be reached", not "the query is wrong". */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  for (let e = error as { code?: string; name?: string; message?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
-    if (e.code && DATABASE_DOWN.has(e.code)) return true;
-    if (e.name === 'KnexTimeoutError') return true;
-    if (typeof e.message === 'string' && /Connection terminated|timeout exceeded when trying to connect/i.test(e.message)) return true;
-    e = e.cause as typeof e;
-  }
-  return false;
 }
 
 export const notFound: RequestHandler = (_req, _res, next) => next(new NotFoundError());

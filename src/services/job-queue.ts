@@ -2,6 +2,8 @@
 // rolled-back change never sends anything and a committed one always does.
 import { Logger as WorkerLogger, run, type Runner, type TaskList } from 'graphile-worker';
 import type { Knex } from 'knex';
+import pg from 'pg';
+import { isDatabaseUnavailable } from '../database-errors.js';
 import type { Logger } from '../logger.js';
 
 export type AddJobOptions = {
@@ -47,25 +49,125 @@ export type WorkerOptions = {
   pollInterval?: number;
 };
 
-/** Runs the tasks in this process until stop(); stop() lets the running jobs finish first. */
+const WAIT_MIN_MS = 250;
+const WAIT_MAX_MS = 10_000;
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+
+/** Exponential backoff with jitter: attempt 0 → about min, doubling up to about max. */
+function backoff(attempt: number, min: number, max: number): number {
+  return Math.min(min * 2 ** Math.min(attempt, 20), max) * (0.5 + Math.random() / 2);
+}
+
+/**
+ * The worker's connection pool, whose connect() waits while the database is unavailable (down, restarting, refusing
+ * connections) instead of failing. graphile-worker 0.17 does not await the statements that record a job as done or
+ * failed and does not retry them on connection errors: a failure there ends its worker pool, and the job would stay
+ * locked for hours, then run a second time. Waiting here lets those statements (and the polling, LISTEN and cron
+ * connections) go through once the database is back, so each job that ran is recorded exactly once.
+ */
+function patientPool(connectionString: string, logger: Logger, stopping: () => boolean, sleep: (ms: number) => Promise<void>): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 5000, application_name: 'flowers-worker' });
+  // A connection the database ends (idle, or in use) is dropped by pg and replaced on the next connect.
+  pool.on('error', (error) => logger.warn({ err: error.message }, 'job worker: an idle database connection ended'));
+  pool.on('connect', (client) => client.on('error', (error) => logger.warn({ err: error.message }, 'job worker: a database connection ended')));
+  const connectOnce = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+  let waiting = false;
+  const connect = async (): Promise<pg.PoolClient> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const client = await connectOnce();
+        if (waiting) logger.info('job worker: the database is back');
+        waiting = false;
+        return client;
+      } catch (error) {
+        if (stopping() || !isDatabaseUnavailable(error)) throw error;
+        if (!waiting) logger.warn({ err: (error as Error).message }, 'job worker: database unavailable; jobs wait for it');
+        waiting = true;
+        await sleep(backoff(attempt, WAIT_MIN_MS, WAIT_MAX_MS));
+      }
+    }
+  };
+  type Callback = (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
+  pool.connect = ((callback?: Callback) => {
+    if (!callback) return connect();
+    connect().then((client) => callback(undefined, client, (release) => client.release(release as boolean | Error | undefined)), (error: Error) => callback(error, undefined, () => undefined));
+    return undefined;
+  }) as typeof pool.connect;
+  return pool;
+}
+
+/**
+ * Runs the tasks in this process until stop(); stop() lets the running jobs finish first. A database outage is
+ * waited out (see patientPool); should graphile-worker's pool still stop on an error of its own, it is logged and a
+ * new one starts after a backoff, so jobs always resume when the database returns.
+ */
 export function createWorker(options: WorkerOptions) {
   let runner: Runner | undefined;
+  let pool: pg.Pool | undefined;
+  let stopping = false;
+  let restarts = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
+  const sleepers = new Set<() => void>();
+  const sleep = (ms: number) => new Promise<void>((resolve) => {
+    const wake = () => { clearTimeout(timer); sleepers.delete(wake); resolve(); };
+    const timer = setTimeout(wake, ms);
+    sleepers.add(wake);
+  });
+
+  async function launch(): Promise<void> {
+    const ownPool = patientPool(options.connectionString, options.logger, () => stopping, sleep);
+    pool = ownPool;
+    const current = await run({
+      pgPool: ownPool,
+      taskList: options.tasks,
+      concurrency: options.concurrency ?? 2,
+      crontab: options.crontab ?? '# no periodic jobs',
+      pollInterval: options.pollInterval ?? 2000,
+      noHandleSignals: true,
+      logger: workerLogger(options.logger),
+      // Batched (in the next tick) completions and failures report their errors to the worker pool instead of
+      // leaving an unhandled rejection that would end the process.
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    });
+    runner = current;
+    restarts = 0;
+    // In 0.17 the promise resolves (or rejects) when the pool stops on its own after an error it could not handle.
+    void current.promise.then(() => undefined, (error: unknown) => error).then((error) => {
+      if (stopping || runner !== current) return;
+      options.logger.error({ err: error }, 'job worker stopped unexpectedly; starting a new one');
+      runner = undefined;
+      void ownPool.end().catch(() => undefined);
+      scheduleRestart();
+    });
+  }
+
+  function scheduleRestart(): void {
+    if (stopping) return;
+    const delay = backoff(restarts++, RESTART_MIN_MS, RESTART_MAX_MS);
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      if (stopping) return;
+      launch().catch((error: unknown) => {
+        options.logger.error({ err: error }, 'job worker could not start; trying again');
+        scheduleRestart();
+      });
+    }, delay);
+  }
+
   return {
     async start(): Promise<void> {
-      runner = await run({
-        connectionString: options.connectionString,
-        taskList: options.tasks,
-        concurrency: options.concurrency ?? 2,
-        crontab: options.crontab ?? '# no periodic jobs',
-        pollInterval: options.pollInterval ?? 2000,
-        noHandleSignals: true,
-        logger: workerLogger(options.logger),
-        maxPoolSize: 4,
-      });
+      stopping = false;
+      await launch();
     },
     async stop(): Promise<void> {
+      stopping = true;
+      clearTimeout(restartTimer);
+      for (const wake of [...sleepers]) wake();
       await runner?.stop();
       runner = undefined;
+      await pool?.end().catch(() => undefined);
+      pool = undefined;
     },
   };
 }
