@@ -72,6 +72,26 @@ describe('systemd units (deploy/systemd)', function () {
     expect(calendar).to.match(/\*-\*-\* 03:30:00/); // every day
   });
 
+  it('when the database is away for many minutes, then systemd keeps restarting the web and worker units every few seconds and never gives up', () => {
+    const seconds = (value: string) => {
+      const m = /^(\d+)(ms|s|min)?$/.exec(value);
+      if (!m) throw new Error(`not a plain time span: ${value}`);
+      return Number(m[1]) * (m[2] === 'ms' ? 0.001 : m[2] === 'min' ? 60 : 1);
+    };
+    for (const unit of ['flowers@.service', 'flowers-worker.service']) {
+      const file = path.join(UNITS, unit);
+      expect(unitDirective(file, 'Restart'), unit).to.equal('on-failure');
+      const restartSec = seconds(unitDirective(file, 'RestartSec'));
+      expect(restartSec, `${unit} RestartSec: not hammering the machine, back soon after the database`).to.be.within(2, 30);
+      // systemd gives up (and leaves the unit failed) after StartLimitBurst starts within StartLimitIntervalSec;
+      // 0 turns the limit off. A start that fails at once repeats every RestartSec (plus about a second to fail).
+      const interval = seconds(unitDirective(file, 'StartLimitIntervalSec'));
+      const burst = Number(readFileSync(file, 'utf8').match(/^StartLimitBurst=(\d+)$/m)?.[1] ?? 5); // systemd's default burst
+      const startsInInterval = interval === 0 ? 0 : Math.ceil(interval / restartSec);
+      expect(interval === 0 || startsInInterval < burst, `${unit} would stop restarting after ${burst} failed starts in ${interval} s`).to.equal(true);
+    }
+  });
+
   describe('their commands, run as "nobody" with an environment file', () => {
     let dir: string;
     let sim: Awaited<ReturnType<typeof startSimulator>>;
@@ -110,6 +130,16 @@ describe('systemd units (deploy/systemd)', function () {
         expect(await proc.stop(), proc.output()).to.equal(0);
       }
       expect(proc.output()).to.include('"msg":"stopped"');
+    });
+
+    it('when flowers@<port> starts while the database refuses connections, then it exits non-zero at once, so that Restart=on-failure tries again', async () => {
+      const env = readEnvFile(envFile);
+      const url = new URL(env.DATABASE_URL!);
+      url.port = String(await freePort()); // nothing listens there
+      const proc = spawnService(asNobody(unitCommand('flowers@.service', await freePort())), { ...env, DATABASE_URL: url.toString() });
+      const code = await Promise.race([proc.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 30_000))]);
+      if (code === 'still running') await proc.stop();
+      expect(code, proc.output()).to.be.a('number').and.not.equal(0);
     });
 
     it('when flowers-worker starts, then the worker runs, and SIGTERM stops it with exit 0', async () => {
