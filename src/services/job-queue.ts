@@ -126,15 +126,16 @@ export function createWorker(options: WorkerOptions) {
       pollInterval: options.pollInterval ?? 2000,
       noHandleSignals: true,
       logger: workerLogger(options.logger),
-      // Batched (in the next tick) completions and failures report their errors to the worker pool instead of
-      // leaving an unhandled rejection that would end the process.
+      // Completions and failures go through graphile-worker's batcher (sent at once, delay 0), which reports an
+      // error to the worker pool; unbatched, it would be an unhandled rejection that ends the process.
       preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     });
     runner = current;
-    restarts = 0;
+    const startedAt = Date.now();
     // In 0.17 the promise resolves (or rejects) when the pool stops on its own after an error it could not handle.
     void current.promise.then(() => undefined, (error: unknown) => error).then((error) => {
       if (stopping || runner !== current) return;
+      if (Date.now() - startedAt > RESTART_MAX_MS * 2) restarts = 0; // it ran well for a while: start again soon
       options.logger.error({ err: error }, 'job worker stopped unexpectedly; starting a new one');
       runner = undefined;
       void ownPool.end().catch(() => undefined);
@@ -164,7 +165,8 @@ export function createWorker(options: WorkerOptions) {
       stopping = true;
       clearTimeout(restartTimer);
       for (const wake of [...sleepers]) wake();
-      await runner?.stop();
+      // A pool that has just stopped on its own makes stop() reject ("already stopped"): nothing is left to stop then.
+      await runner?.stop().catch((error: unknown) => options.logger.warn({ err: error }, 'job worker: stop'));
       runner = undefined;
       await pool?.end().catch(() => undefined);
       pool = undefined;
