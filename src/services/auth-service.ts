@@ -195,17 +195,28 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
       return { user: (await users.findById(userId))! };
     },
 
-    /** Creates a staff account, or makes an existing account staff (its password stays). */
-    async addStaff(email: string, password: string): Promise<{ created: boolean } | { error: PasswordProblem }> {
-      const existing = await users.findByEmail(email);
-      if (existing) {
-        await users.setRole(existing.id, 'staff');
-        return { created: false };
-      }
+    /**
+     * Creates a staff account. An address that already has an account is refused unless `promote` is given:
+     * whoever registered it chose its password and may be logged in right now, so promoting it sets the
+     * operator's password, bumps auth_version and ends every session of the account and its reset links.
+     */
+    async addStaff(email: string, password: string, { promote = false } = {}): Promise<{ created: true } | { promoted: true } | { error: 'exists' | PasswordProblem }> {
       const problem = passwordProblem(password, email);
       if (problem) return { error: problem };
-      const user = await users.insertStaff(email, await hasher.hash(password), randomUUID());
-      return user ? { created: true } : { created: false };
+      const existing = await users.findByEmail(email);
+      if (existing && !promote) return { error: 'exists' };
+      const passwordHash = await hasher.hash(password);
+      if (!existing) {
+        const user = await users.insertStaff(email, passwordHash, randomUUID());
+        return user ? { created: true } : { error: 'exists' };
+      }
+      await db.transaction(async (trx) => {
+        await createUserModel(trx).setRole(existing.id, 'staff');
+        await createUserModel(trx).updatePassword(existing.id, passwordHash);
+        await createPasswordResetModel(trx).deleteForUser(existing.id);
+        await createSessionModel(trx).deleteForUser(existing.id);
+      });
+      return { promoted: true };
     },
 
     async recordLogout(userId: number, meta: RequestMeta): Promise<void> {
