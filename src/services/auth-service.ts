@@ -17,6 +17,7 @@ export const LOCK_AFTER_FAILURES = 10;
 export const LOCK_MINUTES = 15;
 export const RESET_TTL_MINUTES = 60;
 export const RESETS_PER_ADDRESS_PER_HOUR = 3;
+export const SIGNUP_NOTICES_PER_ADDRESS_PER_HOUR = 3;
 
 export type SignupInput = Preferences & { email: string; password: string; language: Language; referrerId?: string };
 
@@ -72,9 +73,11 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
         return { user };
       });
       if ('error' in result && result.error === 'email_taken') {
-        // The form says the address is taken (the design logs the customer in after sign-up); its owner hears of it.
+        // The form says the address is taken (the design logs the customer in after sign-up); its owner hears of it,
+        // at most 3 times an hour, so that repeated attempts cannot flood their inbox.
         const owner = await users.findByEmail(input.email);
-        if (owner) await mail(db, { to: owner.email, template: 'signup-attempt', language: owner.language, params: { forgotUrl: `${appUrl}/forgot-password` } });
+        const { hits } = await counters.hit(`signup-attempt:address:${hashEmail(input.email)}`, 3600_000);
+        if (owner && hits <= SIGNUP_NOTICES_PER_ADDRESS_PER_HOUR) await mail(db, { to: owner.email, template: 'signup-attempt', language: owner.language, params: { forgotUrl: `${appUrl}/forgot-password` } });
       }
       return result;
     },
