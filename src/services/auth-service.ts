@@ -43,10 +43,19 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
   const counters = createRateCounterModel(db);
   const sessions = createSessionModel(db);
 
-  /** The user, when the password given is their current one (S16); null otherwise. */
-  async function userProvingPassword(userId: number, password: string): Promise<User | null> {
-    const [user, hash] = await Promise.all([users.findById(userId), users.passwordHash(userId)]);
-    return user && hash && (await hasher.verify(password, hash)) ? user : null;
+  /**
+   * The user, when the password given is their current one (S16). A wrong one counts towards the account's lock
+   * like a failed login, and a locked account is refused without running bcrypt at all.
+   */
+  async function proveCurrentPassword(userId: number, password: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | 'locked' }> {
+    const found = await users.credentialsById(userId);
+    if (!found) return { error: 'wrong_password' };
+    if (found.lockedUntil !== null && found.lockedUntil > new Date()) return { error: 'locked' };
+    if (await hasher.verifyCurrent(password, found.passwordHash)) return { user: found.user };
+    const lockedNow = await users.recordFailedLogin(found.id, LOCK_AFTER_FAILURES, LOCK_MINUTES);
+    await events.record('login_fail', found.id, meta);
+    if (lockedNow) await events.record('locked', found.id, meta);
+    return { error: lockedNow ? 'locked' : 'wrong_password' };
   }
 
   const mail = (trx: Knex | Knex.Transaction, message: Mail) => jobs.add(trx, 'mail:send', message, { maxAttempts: 10 });
@@ -164,9 +173,10 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
       return result;
     },
 
-    async changePassword(userId: number, currentPassword: string, password: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | PasswordProblem }> {
-      const user = await userProvingPassword(userId, currentPassword);
-      if (!user) return { error: 'wrong_password' };
+    async changePassword(userId: number, currentPassword: string, password: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | 'locked' | PasswordProblem }> {
+      const proof = await proveCurrentPassword(userId, currentPassword, meta);
+      if ('error' in proof) return proof;
+      const { user } = proof;
       const problem = passwordProblem(password, user.email);
       if (problem) return { error: problem };
       const newHash = await hasher.hash(password);
@@ -180,9 +190,10 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
       return { user: (await users.findById(userId))! };
     },
 
-    async changeEmail(userId: number, currentPassword: string, email: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | 'email_taken' | 'same_email' }> {
-      const user = await userProvingPassword(userId, currentPassword);
-      if (!user) return { error: 'wrong_password' };
+    async changeEmail(userId: number, currentPassword: string, email: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | 'locked' | 'email_taken' | 'same_email' }> {
+      const proof = await proveCurrentPassword(userId, currentPassword, meta);
+      if ('error' in proof) return proof;
+      const { user } = proof;
       if (user.email.toLowerCase() === email.toLowerCase()) return { error: 'same_email' };
       const changed = await db.transaction(async (trx) => {
         const version = await createUserModel(trx).updateEmail(userId, email);
