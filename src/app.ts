@@ -111,6 +111,11 @@ export function createApp(deps: AppDeps) {
     signup: limiter({ name: 'signup', limit: 10, windowMs: 3600_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
     // Past the limit the visitor sees the same "sent" page and no mail goes out (S6).
     forgot: limiter({ name: 'forgot', limit: 5, windowMs: 3600_000, onLimit: (_req, res) => res.redirect(303, '/forgot-password/sent') }),
+    // Password and email changes run bcrypt on the current password: 10 a user and 20 an IP per 15 minutes.
+    accountChange: [
+      limiter({ name: 'account-change', limit: 20, windowMs: 15 * 60_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
+      limiter({ name: 'account-change', perUser: true, limit: 10, windowMs: 15 * 60_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
+    ],
   };
 
   const app = express();

@@ -60,15 +60,22 @@ const commands: Record<string, Command> = {
     },
   },
   'staff:add': {
-    usage: 'staff:add <email>       create a staff account (password from STAFF_PASSWORD or asked), or make an account staff',
+    usage: 'staff:add [--promote] <email>  create a staff account (password from STAFF_PASSWORD or asked); --promote makes an existing account staff with that password and ends its sessions',
     async run(args, ctx) {
-      const email = args[0]?.trim().toLowerCase();
-      if (!email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new UsageError('staff:add needs an email address');
+      const promote = args.includes('--promote');
+      const rest = args.filter((a) => a !== '--promote');
+      const email = rest[0]?.trim().toLowerCase();
+      if (rest.length !== 1 || !email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new UsageError('staff:add needs an email address');
       const password = ctx.env.STAFF_PASSWORD ?? await askPassword(`Password for ${email}: `);
       await withServices(ctx, async ({ auth }) => {
-        const result = await auth.addStaff(email, password);
-        if ('error' in result) throw new UsageError(`password refused: ${result.error.replace('_', ' ')}`);
-        process.stdout.write(`${email} is staff${result.created ? ' (new account)' : ' (existing account; password unchanged)'}\n`);
+        const result = await auth.addStaff(email, password, { promote });
+        if ('error' in result) {
+          if (result.error === 'exists') {
+            throw new UsageError(`${email} already has an account; nothing changed. To make it staff with this password and end its sessions: staff:add --promote ${email}`);
+          }
+          throw new UsageError(`password refused: ${result.error.replace('_', ' ')}`);
+        }
+        process.stdout.write(`${email} is staff${'created' in result ? ' (new account)' : ' (existing account: password set, its sessions ended)'}\n`);
       });
     },
   },

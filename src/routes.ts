@@ -3,7 +3,7 @@ import { Router, type RequestHandler } from 'express';
 import type { Controllers } from './app.js';
 import { noStore, requireStaff, requireUser } from './middleware/locals.js';
 
-type Limits = { login: RequestHandler; signup: RequestHandler; forgot: RequestHandler };
+type Limits = { login: RequestHandler; signup: RequestHandler; forgot: RequestHandler; accountChange: RequestHandler[] };
 
 export function routes(c: Controllers, limit: Limits): Router {
   const r = Router();
@@ -25,9 +25,9 @@ export function routes(c: Controllers, limit: Limits): Router {
 
   r.get('/account', requireUser, c.accounts.show);
   r.get('/account/password', requireUser, c.accounts.editPassword);
-  r.post('/account/password', requireUser, c.accounts.updatePassword);
+  r.post('/account/password', requireUser, limit.accountChange, c.accounts.updatePassword);
   r.get('/account/email', requireUser, c.accounts.editEmail);
-  r.post('/account/email', requireUser, c.accounts.updateEmail);
+  r.post('/account/email', requireUser, limit.accountChange, c.accounts.updateEmail);
   r.post('/account/logout-everywhere', requireUser, c.sessions.destroyAll);
   r.get('/account/preferences', requireUser, c.preferences.edit);
   r.post('/account/preferences', requireUser, c.preferences.update);

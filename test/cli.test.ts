@@ -6,7 +6,8 @@ import { findProjectRoot } from '../src/config.js';
 import { TEST_ENV } from './helpers/app.js';
 import { testDatabase } from './helpers/db.js';
 import { sharedSimulator } from './helpers/amocrm.js';
-import { uniqueEmail } from './helpers/client.js';
+import { createTestApp } from './helpers/app.js';
+import { client, logIn, signUp, uniqueEmail } from './helpers/client.js';
 
 function cli(args: string[], env: Record<string, string> = {}) {
   const root = findProjectRoot();
@@ -30,6 +31,36 @@ describe('npm run cli', function () {
     const row = await testDatabase().db('users').where({ email }).first();
     expect(row.role).to.equal('staff');
     expect(row.bouquet).to.equal(null);
+  });
+
+  it('staff:add refuses an address that already has an account; --promote makes it staff with the operator\'s password and ends its sessions', async () => {
+    const t = createTestApp();
+    try {
+      const owner = client(t.app);
+      const { email, password } = await signUp(owner);
+      const before = await t.db('users').where({ email }).first('role', 'password_hash', 'auth_version');
+
+      const refused = cli(['staff:add', email], { STAFF_PASSWORD: 'Rabochii parol magazina' });
+      expect(refused.status, refused.stdout).to.equal(2);
+      expect(refused.stderr).to.include('already has an account').and.include(`staff:add --promote ${email}`);
+      expect(await t.db('users').where({ email }).first('role', 'password_hash', 'auth_version')).to.deep.equal(before);
+      await owner.get('/account').expect(200);
+
+      const promoted = cli(['staff:add', '--promote', email], { STAFF_PASSWORD: 'Rabochii parol magazina' });
+      expect(promoted.status, promoted.stderr).to.equal(0);
+      expect(promoted.stdout).to.include(`${email} is staff (existing account: password set, its sessions ended)`);
+      const after = await t.db('users').where({ email }).first('id', 'role', 'auth_version');
+      expect(after.role).to.equal('staff');
+      expect(after.auth_version).to.equal(before.auth_version + 1);
+      expect(await t.db('session').whereRaw("sess #>> '{passport,user,id}' = ?", [String(after.id)]).count({ n: '*' }).first()).to.deep.equal({ n: 0 });
+      expect((await owner.get('/staff')).status).to.equal(303); // the registrant's open session is gone, not staff
+      expect((await logIn(client(t.app), email, password)).status).to.equal(401);
+      const staff = client(t.app);
+      expect((await logIn(staff, email, 'Rabochii parol magazina')).status).to.equal(303);
+      await staff.get('/staff').expect(200);
+    } finally {
+      await t.close();
+    }
   });
 
   it('without a command, lists the commands; an unknown one exits 2', () => {

@@ -22,7 +22,8 @@ export function createAccountsController({ auth, accounts }: { auth: AuthService
       if (!form.ok) return res.status(422).render('passwords/edit', { errors: form.errors });
       const result = await auth.changePassword(req.user!.id, form.data.currentPassword, form.data.password, req.sessionID, requestMeta(req));
       if ('error' in result) {
-        const errors = result.error === 'wrong_password' ? { currentPassword: 'password.wrong' as const } : { password: `password.${result.error}` as const };
+        const errors = result.error === 'wrong_password' ? { currentPassword: 'password.wrong' as const }
+          : result.error === 'locked' ? { currentPassword: 'password.locked' as const } : { password: `password.${result.error}` as const };
         return res.status(422).render('passwords/edit', { errors });
       }
       await renewLogin(req, result.user);
@@ -40,6 +41,7 @@ export function createAccountsController({ auth, accounts }: { auth: AuthService
       const result = await auth.changeEmail(req.user!.id, form.data.currentPassword, form.data.email, req.sessionID, requestMeta(req));
       if ('error' in result) {
         const errors = result.error === 'wrong_password' ? { currentPassword: 'password.wrong' as const }
+          : result.error === 'locked' ? { currentPassword: 'password.locked' as const }
           : { email: result.error === 'email_taken' ? 'email.taken' as const : 'email.same' as const };
         return res.status(422).render('email-changes/edit', { values: { email: form.data.email }, errors });
       }

@@ -24,9 +24,13 @@ export function createOrdersController({ orders, accounts, catalog, timeZone }: 
       const form = parseForm(orderSchema(todayIn(timeZone), codes), req.body);
       if (!form.ok) return render(res, 422, form.values, form.errors);
       const { _csrf, ...input } = form.data;
-      const order = await orders.place(req.user!.id, input);
-      if (!order) return render(res, 422, { ...input }, { bouquet: 'bouquet.required' });
-      res.redirect(303, `/account/orders/${order.id}`);
+      const placed = await orders.place(req.user!.id, input);
+      if ('error' in placed) {
+        return placed.error === 'daily_limit'
+          ? render(res, 429, { ...input }, { _form: 'order.daily_limit' })
+          : render(res, 422, { ...input }, { bouquet: 'bouquet.required' });
+      }
+      res.redirect(303, `/account/orders/${placed.order.id}`);
     },
 
     async show(req: Request, res: Response) {

@@ -4,6 +4,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../logger.js';
 import { isDatabaseUnavailable } from '../database-errors.js';
+import { HasherBusyError } from '../services/passwords.js';
 import { setLanguageLocals } from './language.js';
 
 export class AppError extends Error {
@@ -35,12 +36,13 @@ export const notFound: RequestHandler = (_req, _res, next) => next(new NotFoundE
 export function errorHandler(logger: Logger, timeZone: string): ErrorRequestHandler {
   return (error, req, res, _next) => {
     const status = error instanceof AppError ? error.status
-      : isDatabaseUnavailable(error) ? 503
+      : isDatabaseUnavailable(error) || error instanceof HasherBusyError ? 503
       : typeof error?.status === 'number' && error.status >= 400 && error.status < 500 ? error.status
       : 500;
-    if (status >= 500) (req.log ?? logger).error({ err: error }, status === 503 ? 'database unavailable' : 'request failed');
+    if (error instanceof HasherBusyError) (req.log ?? logger).warn('password hashing queue full: request refused');
+    else if (status >= 500) (req.log ?? logger).error({ err: error }, status === 503 ? 'database unavailable' : 'request failed');
     if (res.headersSent) return res.end();
-    if (status === 503) res.set('Retry-After', '30');
+    if (status === 503) res.set('Retry-After', error instanceof HasherBusyError ? String(error.retryAfterSeconds) : '30');
     res.set('Cache-Control', 'no-store');
     const view = error instanceof CsrfError ? 'csrf' : status === 403 || status === 404 || status === 503 ? status : status < 500 ? 400 : 500;
     if (error instanceof CsrfError) (req.log ?? logger).warn({ reason: error.message }, 'form refused');

@@ -1,4 +1,5 @@
-// Per-IP limits (SECURITY S6) with counters in PostgreSQL, so that several app processes share them.
+// Per-IP limits (SECURITY S6), and per-user ones for logged-in forms, with counters in PostgreSQL, so that several
+// app processes share them.
 import type { Request, RequestHandler, Response } from 'express';
 import { rateLimit, type Options, type Store } from 'express-rate-limit';
 import type { RateCounterModel } from '../models/rate-counter-model.js';
@@ -24,13 +25,18 @@ function pgStore(counters: RateCounterModel, prefix: string): Store {
   };
 }
 
-type LimitOptions = { name: string; limit: number; windowMs: number; skipSuccessfulRequests?: boolean; onLimit: (req: Request, res: Response) => void };
+type LimitOptions = {
+  name: string; limit: number; windowMs: number; skipSuccessfulRequests?: boolean; onLimit: (req: Request, res: Response) => void;
+  /** Counts per logged-in user instead of per IP (the route must require a user). */
+  perUser?: boolean;
+};
 
 export function createRateLimits(counters: RateCounterModel) {
   const limiter = (o: LimitOptions): RequestHandler => rateLimit({
     windowMs: o.windowMs,
     limit: o.limit,
-    store: pgStore(counters, `ip:${o.name}:`),
+    store: pgStore(counters, `${o.perUser ? 'user' : 'ip'}:${o.name}:`),
+    ...(o.perUser ? { keyGenerator: (req: Request) => String(req.user!.id) } : {}),
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     skipSuccessfulRequests: o.skipSuccessfulRequests ?? false,

@@ -28,6 +28,24 @@ export function createOrderModel(db: Knex | Knex.Transaction) {
       }).returning(COLUMNS);
       return toOrder(row);
     },
+    /** Holds the customer's row until the transaction ends, so that one customer's placements take turns. */
+    async lockCustomer(userId: number): Promise<void> {
+      await db('users').where({ id: userId }).forUpdate().first('id');
+    },
+    /** Orders the customer placed since the start of the given shop day (cancelled ones too). */
+    async countPlacedSince(userId: number, day: string, timeZone: string): Promise<number> {
+      const { rows } = await db.raw('select count(*)::int as n from orders where user_id = ? and created_at >= (?::timestamp at time zone ?)', [userId, day, timeZone]);
+      return rows[0].n;
+    },
+    /** Customers who placed at least `cap` orders since the start of the given shop day, most recent first. */
+    async customersAtCapSince(day: string, timeZone: string, cap: number, limit: number): Promise<{ count: number; userIds: number[] }> {
+      const { rows } = await db.raw(
+        `select user_id, count(*) over () as customers from orders where created_at >= (?::timestamp at time zone ?)
+         group by user_id having count(*) >= ? order by max(created_at) desc limit ?`,
+        [day, timeZone, cap, limit],
+      );
+      return { count: Number(rows[0]?.customers ?? 0), userIds: rows.map((r: { user_id: string }) => Number(r.user_id)) };
+    },
     /** Only the owner's order: another customer's id is simply not found (S22). */
     async findForUser(userId: number, id: number): Promise<Order | null> {
       const row = await db('orders').select(COLUMNS).where({ id, user_id: userId }).first();

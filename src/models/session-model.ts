@@ -1,8 +1,11 @@
 import type { Knex } from 'knex';
 
-/** The connect-pg-simple session rows, for ending a user's other sessions. */
+/**
+ * The connect-pg-simple session rows, for ending a user's other sessions. The user id is compared as the text
+ * passport stored, exactly the expression of session_user_id_idx, so that the index finds the rows.
+ */
 export function createSessionModel(db: Knex | Knex.Transaction) {
-  const ofUser = (userId: number) => db('session').whereRaw("(sess::jsonb #>> '{passport,user,id}')::bigint = ?", [userId]);
+  const ofUser = (userId: number) => db('session').whereRaw("(sess #>> '{passport,user,id}') = ?", [String(userId)]);
   return {
     async deleteForUser(userId: number, exceptSid?: string): Promise<number> {
       const q = ofUser(userId);

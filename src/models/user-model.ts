@@ -119,6 +119,11 @@ export function createUserModel(db: Knex | Knex.Transaction) {
       return row ? { id: row.id, passwordHash: row.password_hash, authVersion: row.auth_version, failedLogins: row.failed_logins, lockedUntil: row.locked_until, user: toUser(row) } : null;
     },
 
+    async credentialsById(id: number): Promise<(UserCredentials & { user: User }) | null> {
+      const row = await users().where({ id }).select([...COLUMNS, 'password_hash', 'failed_logins', 'locked_until']).first();
+      return row ? { id: row.id, passwordHash: row.password_hash, authVersion: row.auth_version, failedLogins: row.failed_logins, lockedUntil: row.locked_until, user: toUser(row) } : null;
+    },
+
     async passwordHash(id: number): Promise<string | null> {
       const row = await users().select('password_hash').where({ id }).first();
       return row?.password_hash ?? null;

@@ -17,6 +17,7 @@ export const LOCK_AFTER_FAILURES = 10;
 export const LOCK_MINUTES = 15;
 export const RESET_TTL_MINUTES = 60;
 export const RESETS_PER_ADDRESS_PER_HOUR = 3;
+export const SIGNUP_NOTICES_PER_ADDRESS_PER_HOUR = 3;
 
 export type SignupInput = Preferences & { email: string; password: string; language: Language; referrerId?: string };
 
@@ -42,10 +43,19 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
   const counters = createRateCounterModel(db);
   const sessions = createSessionModel(db);
 
-  /** The user, when the password given is their current one (S16); null otherwise. */
-  async function userProvingPassword(userId: number, password: string): Promise<User | null> {
-    const [user, hash] = await Promise.all([users.findById(userId), users.passwordHash(userId)]);
-    return user && hash && (await hasher.verify(password, hash)) ? user : null;
+  /**
+   * The user, when the password given is their current one (S16). A wrong one counts towards the account's lock
+   * like a failed login, and a locked account is refused without running bcrypt at all.
+   */
+  async function proveCurrentPassword(userId: number, password: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | 'locked' }> {
+    const found = await users.credentialsById(userId);
+    if (!found) return { error: 'wrong_password' };
+    if (found.lockedUntil !== null && found.lockedUntil > new Date()) return { error: 'locked' };
+    if (await hasher.verifyCurrent(password, found.passwordHash)) return { user: found.user };
+    const lockedNow = await users.recordFailedLogin(found.id, LOCK_AFTER_FAILURES, LOCK_MINUTES);
+    await events.record('login_fail', found.id, meta);
+    if (lockedNow) await events.record('locked', found.id, meta);
+    return { error: lockedNow ? 'locked' : 'wrong_password' };
   }
 
   const mail = (trx: Knex | Knex.Transaction, message: Mail) => jobs.add(trx, 'mail:send', message, { maxAttempts: 10 });
@@ -72,9 +82,11 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
         return { user };
       });
       if ('error' in result && result.error === 'email_taken') {
-        // The form says the address is taken (the design logs the customer in after sign-up); its owner hears of it.
+        // The form says the address is taken (the design logs the customer in after sign-up); its owner hears of it,
+        // at most 3 times an hour, so that repeated attempts cannot flood their inbox.
         const owner = await users.findByEmail(input.email);
-        if (owner) await mail(db, { to: owner.email, template: 'signup-attempt', language: owner.language, params: { forgotUrl: `${appUrl}/forgot-password` } });
+        const { hits } = await counters.hit(`signup-attempt:address:${hashEmail(input.email)}`, 3600_000);
+        if (owner && hits <= SIGNUP_NOTICES_PER_ADDRESS_PER_HOUR) await mail(db, { to: owner.email, template: 'signup-attempt', language: owner.language, params: { forgotUrl: `${appUrl}/forgot-password` } });
       }
       return result;
     },
@@ -161,9 +173,10 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
       return result;
     },
 
-    async changePassword(userId: number, currentPassword: string, password: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | PasswordProblem }> {
-      const user = await userProvingPassword(userId, currentPassword);
-      if (!user) return { error: 'wrong_password' };
+    async changePassword(userId: number, currentPassword: string, password: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | 'locked' | PasswordProblem }> {
+      const proof = await proveCurrentPassword(userId, currentPassword, meta);
+      if ('error' in proof) return proof;
+      const { user } = proof;
       const problem = passwordProblem(password, user.email);
       if (problem) return { error: problem };
       const newHash = await hasher.hash(password);
@@ -177,9 +190,10 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
       return { user: (await users.findById(userId))! };
     },
 
-    async changeEmail(userId: number, currentPassword: string, email: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | 'email_taken' | 'same_email' }> {
-      const user = await userProvingPassword(userId, currentPassword);
-      if (!user) return { error: 'wrong_password' };
+    async changeEmail(userId: number, currentPassword: string, email: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | 'locked' | 'email_taken' | 'same_email' }> {
+      const proof = await proveCurrentPassword(userId, currentPassword, meta);
+      if ('error' in proof) return proof;
+      const { user } = proof;
       if (user.email.toLowerCase() === email.toLowerCase()) return { error: 'same_email' };
       const changed = await db.transaction(async (trx) => {
         const version = await createUserModel(trx).updateEmail(userId, email);
@@ -195,17 +209,28 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, onAccountC
       return { user: (await users.findById(userId))! };
     },
 
-    /** Creates a staff account, or makes an existing account staff (its password stays). */
-    async addStaff(email: string, password: string): Promise<{ created: boolean } | { error: PasswordProblem }> {
-      const existing = await users.findByEmail(email);
-      if (existing) {
-        await users.setRole(existing.id, 'staff');
-        return { created: false };
-      }
+    /**
+     * Creates a staff account. An address that already has an account is refused unless `promote` is given:
+     * whoever registered it chose its password and may be logged in right now, so promoting it sets the
+     * operator's password, bumps auth_version and ends every session of the account and its reset links.
+     */
+    async addStaff(email: string, password: string, { promote = false } = {}): Promise<{ created: true } | { promoted: true } | { error: 'exists' | PasswordProblem }> {
       const problem = passwordProblem(password, email);
       if (problem) return { error: problem };
-      const user = await users.insertStaff(email, await hasher.hash(password), randomUUID());
-      return user ? { created: true } : { created: false };
+      const existing = await users.findByEmail(email);
+      if (existing && !promote) return { error: 'exists' };
+      const passwordHash = await hasher.hash(password);
+      if (!existing) {
+        const user = await users.insertStaff(email, passwordHash, randomUUID());
+        return user ? { created: true } : { error: 'exists' };
+      }
+      await db.transaction(async (trx) => {
+        await createUserModel(trx).setRole(existing.id, 'staff');
+        await createUserModel(trx).updatePassword(existing.id, passwordHash);
+        await createPasswordResetModel(trx).deleteForUser(existing.id);
+        await createSessionModel(trx).deleteForUser(existing.id);
+      });
+      return { promoted: true };
     },
 
     async recordLogout(userId: number, meta: RequestMeta): Promise<void> {

@@ -9,6 +9,12 @@ import { categoryName } from './catalog-service.js';
 
 export type OrderInput = { bouquet: string; deliveryDate: string; address: string; wishes: string };
 
+/**
+ * Orders one customer may place in a shop day. Every confirmed order is a lead sent through the one serial amoCRM
+ * queue, so without a cap one account could delay every customer's sync by hours and fill amoCRM with junk.
+ */
+export const ORDERS_PER_DAY = 5;
+
 export function createOrderService({ db, timeZone, onOrderChange }: {
   db: Knex; timeZone: string; onOrderChange: (trx: Knex.Transaction, orderId: number) => Promise<void>;
 }) {
@@ -27,10 +33,15 @@ export function createOrderService({ db, timeZone, onOrderChange }: {
   }
 
   return {
-    async place(userId: number, input: OrderInput): Promise<Order | null> {
+    async place(userId: number, input: OrderInput): Promise<{ order: Order } | { error: 'unknown_bouquet' | 'daily_limit' }> {
       const category = await createBouquetCategoryModel(db).findByCode(input.bouquet);
-      if (!category) return null;
-      return orders.insert({ userId, ...input, priceKopecks: category.priceKopecks });
+      if (!category) return { error: 'unknown_bouquet' };
+      return db.transaction(async (trx) => {
+        const model = createOrderModel(trx);
+        await model.lockCustomer(userId);
+        if ((await model.countPlacedSince(userId, todayIn(timeZone), timeZone)) >= ORDERS_PER_DAY) return { error: 'daily_limit' } as const;
+        return { order: await model.insert({ userId, ...input, priceKopecks: category.priceKopecks }) };
+      });
     },
 
     async show(userId: number, id: number, language: Language) {

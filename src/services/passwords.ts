@@ -37,10 +37,27 @@ export function commonPasswordCount(): number {
  */
 export const BCRYPT_CONCURRENCY = 2;
 
+/**
+ * The queue is bounded: past 32 operations waiting or running in one process a new one is refused at once with
+ * HasherBusyError (a 503 with Retry-After) instead of waiting minutes. Proofs of the current password on the
+ * account pages may fill only half of it, so that a flood of those never leaves logins without room.
+ */
+export const BCRYPT_QUEUE_BOUND = 32;
+export const BCRYPT_SECONDARY_BOUND = 16;
+
+export class HasherBusyError extends Error {
+  readonly retryAfterSeconds = 5;
+  constructor() {
+    super('password hashing queue full');
+    this.name = 'HasherBusyError';
+  }
+}
+
 function concurrencyLimit(max: number) {
   let active = 0;
   const waiting: (() => void)[] = [];
-  return async <T>(work: () => Promise<T>): Promise<T> => {
+  const run = async <T>(work: () => Promise<T>, bound: number): Promise<T> => {
+    if (active + waiting.length >= bound) throw new HasherBusyError();
     if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
     else active++;
     try {
@@ -51,6 +68,7 @@ function concurrencyLimit(max: number) {
       else active--;
     }
   };
+  return Object.assign(run, { pending: () => active + waiting.length });
 }
 
 export function createPasswordHasher(cost = BCRYPT_COST) {
@@ -59,14 +77,18 @@ export function createPasswordHasher(cost = BCRYPT_COST) {
   const dummy = bcrypt.hash('not-a-real-password-just-for-timing', cost);
   return {
     cost,
-    hash: (password: string) => limited(() => bcrypt.hash(password, cost)),
-    verify: (password: string, hash: string) => limited(() => bcrypt.compare(password, hash)),
+    hash: (password: string) => limited(() => bcrypt.hash(password, cost), BCRYPT_QUEUE_BOUND),
+    verify: (password: string, hash: string) => limited(() => bcrypt.compare(password, hash), BCRYPT_QUEUE_BOUND),
+    /** The current password asked for by the account pages: refused earlier than a login when the queue is long. */
+    verifyCurrent: (password: string, hash: string) => limited(() => bcrypt.compare(password, hash), BCRYPT_SECONDARY_BOUND),
     async verifyNothing(password: string): Promise<false> {
       const target = await dummy;
-      await limited(() => bcrypt.compare(password, target));
+      await limited(() => bcrypt.compare(password, target), BCRYPT_QUEUE_BOUND);
       return false;
     },
     needsRehash: (hash: string) => bcrypt.getRounds(hash) < cost,
+    /** Operations waiting or running now. */
+    pending: () => limited.pending(),
   };
 }
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { agentCookie, client, csrfFrom, logIn, sessionIdOf, signUp, uniqueEmail } from '../helpers/client.js';
+import { agentCookie, client, csrfFrom, logIn, randomIp, sessionIdOf, signUp, uniqueEmail, type Agent } from '../helpers/client.js';
 import { waitForMail } from '../helpers/smtp.js';
 
 describe('account (/account, /account/password, /account/email)', () => {
@@ -93,6 +93,82 @@ describe('account (/account, /account/password, /account/email)', () => {
       expect(taken.status).to.equal(422);
       expect(taken.text).to.include('уже зарегистрирован');
       expect((await t.db('users').whereRaw('lower(email) = ?', [email]).first())).to.not.equal(undefined);
+    });
+  });
+
+  describe('bcrypt cannot be used as a weapon from an account (S6)', () => {
+    /** Posts the password form (even i) or the email form (odd i) with the given current password, from the given IP. */
+    async function post(agent: Agent, i: number, currentPassword: string, ip = randomIp()) {
+      const path = i % 2 ? '/account/email' : '/account/password';
+      const page = await agent.get(path).expect(200);
+      const fields = i % 2 ? { email: uniqueEmail('moved'), currentPassword } : { currentPassword, password: 'Sovsem novyi parol 77' };
+      return agent.post(path).set('X-Forwarded-For', ip).type('form').send({ _csrf: csrfFrom(page.text), ...fields });
+    }
+    const lock = (email: string) => t.db('users').whereRaw('lower(email) = ?', [email]).update({ locked_until: t.db.raw("now() + interval '15 minutes'") });
+
+    it('when wrong current passwords are typed 10 times on the password and email forms, then the account locks like after 10 failed logins, and even the right one is refused then', async () => {
+      const agent = client(t.app);
+      const { email, password } = await signUp(agent);
+      for (let i = 0; i < 10; i++) {
+        const res = await post(agent, i, `Wrong password ${i}`);
+        expect(res.status).to.equal(422);
+        expect(res.text).to.include(i < 9 ? 'Неверный текущий пароль' : 'аккаунт заблокирован на 15 минут');
+      }
+      const row = await t.db('users').whereRaw('lower(email) = ?', [email]).first('id', 'failed_logins', 'locked_until');
+      expect(row.failed_logins).to.equal(10);
+      expect(new Date(row.locked_until).getTime()).to.be.greaterThan(Date.now() + 14 * 60_000);
+      expect(await t.db('auth_events').where({ user_id: row.id, event: 'locked' }).count('* as n').first()).to.deep.equal({ n: 1 });
+      const login = await logIn(client(t.app), email, password);
+      expect(login.status).to.equal(401);
+      expect(login.text).to.include('аккаунт заблокирован на 15 минут');
+    });
+
+    it('when one customer posts the password and email forms more than 10 times in 15 minutes, from any IPs, then the 11th is refused with the 429 page', async () => {
+      const agent = client(t.app);
+      const { email } = await signUp(agent);
+      await lock(email); // a locked account answers without bcrypt: the limit is what is tested here
+      for (let i = 0; i < 10; i++) expect((await post(agent, i, 'Wrong password 1')).status).to.equal(422);
+      const refused = await post(agent, 10, 'Wrong password 1');
+      expect(refused.status).to.equal(429);
+      expect(refused.text).to.include('Слишком много попыток');
+      expect((await post(agent, 11, 'Wrong password 1')).status).to.equal(429);
+    });
+
+    it('when 20 of these forms come from one IP within 15 minutes, then the 21st from it is refused with 429, while another IP still may post', async () => {
+      const ip = randomIp();
+      const agents: Agent[] = [];
+      for (let i = 0; i < 3; i++) {
+        const agent = client(t.app);
+        await lock((await signUp(agent)).email);
+        agents.push(agent);
+      }
+      for (let i = 0; i < 20; i++) expect((await post(agents[i % 3]!, i, 'Wrong password 1', ip)).status).to.equal(422);
+      expect((await post(agents[2]!, 20, 'Wrong password 1', ip)).status).to.equal(429);
+      expect((await post(agents[2]!, 21, 'Wrong password 1', randomIp())).status).to.equal(422);
+    });
+
+    it('when many current-password checks arrive at once, then those past the bounded hash queue get a 503 with Retry-After, and a login at the same moment still succeeds', async () => {
+      const flooders: Agent[] = [];
+      for (let i = 0; i < 3; i++) {
+        const agent = client(t.app);
+        await signUp(agent);
+        flooders.push(agent);
+      }
+      const { email, password } = await signUp(client(t.app));
+      const forms = await Promise.all(flooders.map(async (agent) => csrfFrom((await agent.get('/account/email').expect(200)).text)));
+      const started = Date.now();
+      const flood = flooders.flatMap((agent, n) => Array.from({ length: 10 }, () => agent.post('/account/email').set('X-Forwarded-For', randomIp())
+        .type('form').send({ _csrf: forms[n]!, email: uniqueEmail('moved'), currentPassword: 'Wrong password 1' })));
+      const login = logIn(client(t.app), email, password).then((res) => ({ status: res.status, ms: Date.now() - started }));
+      const results = await Promise.all(flood);
+      const busy = results.filter((r) => r.status === 503);
+      expect(results.filter((r) => r.status !== 503).every((r) => r.status === 422)).to.equal(true);
+      expect(busy.length).to.be.at.least(30 - 16);
+      expect(busy[0]!.headers['retry-after']).to.equal('5');
+      expect(busy[0]!.text).to.include('Сервис временно недоступен');
+      const loggedIn = await login;
+      expect(loggedIn.status).to.equal(303);
+      process.stdout.write(`      (login answered in ${loggedIn.ms} ms during the flood; ${busy.length} of 30 checks refused with 503)\n`);
     });
   });
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import bcrypt from 'bcrypt';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, daysFromToday, sessionCookie, signUp, signupFields, submit, uniqueEmail } from '../helpers/client.js';
-import { waitForMail } from '../helpers/smtp.js';
+import { mailsTo, waitForMail } from '../helpers/smtp.js';
 
 describe('registrations (/signup, referral links)', () => {
   let t: TestApp;
@@ -79,6 +79,20 @@ describe('registrations (/signup, referral links)', () => {
       const mail = await waitForMail(first.email, { subject: /Попытка регистрации/ });
       expect(mail.text).to.include(`${t.config.appUrl}/forgot-password`);
       expect(await t.db('users').whereRaw('lower(email) = ?', [first.email]).count('* as n').first()).to.deep.equal({ n: 1 });
+    });
+
+    it('when an address that has an account is tried again and again, then its owner is told at most 3 times an hour, while the form still says it is taken', async () => {
+      const { email } = await signUp(client(t.app));
+      for (let i = 1; i <= 5; i++) {
+        const res = await submit(client(t.app), '/signup', signupFields({ email }));
+        expect(res.status).to.equal(422);
+        expect(res.text).to.include('Этот email уже зарегистрирован');
+      }
+      await waitForMail(email, { subject: /Попытка регистрации/, count: 3 });
+      const queued = await t.db.raw("select count(*)::int as n from graphile_worker._private_jobs j join graphile_worker._private_tasks k on k.id = j.task_id where k.identifier = 'mail:send' and j.payload->>'to' = ?", [email]);
+      expect(queued.rows[0].n).to.equal(0);
+      await new Promise((r) => setTimeout(r, 800));
+      expect(mailsTo(email).filter((m) => /Попытка регистрации/.test(m.subject))).to.have.length(3);
     });
 
     it('when one IP has sent 10 sign-up forms within the hour, then the 11th is refused with 429 and stores nothing, while another IP may sign up (S5, S6)', async () => {

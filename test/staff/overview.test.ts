@@ -57,4 +57,20 @@ describe('GET /staff (overview)', function () {
     expect(page.text).to.include('class="s-warn"');
     expect(await pageProblems(page.text, { budget: 10 * 1024 })).to.deep.equal([]);
   });
+
+  it('when a customer has placed the day\'s maximum of orders, then the overview counts them and links to them; yesterday\'s orders do not count', async () => {
+    const [capped, busyYesterday] = await insertCustomers(w.t.db, [{ deliveryDate: '2030-01-01', interval: 'weekly' }, { deliveryDate: '2030-01-01', interval: 'weekly' }]);
+    let page = await w.staff.get('/staff').expect(200);
+    expect(page.text).to.match(/<li class="s-ok"><b>0<\/b> Клиентов на дневном лимите заказов/);
+    for (let i = 0; i < 5; i++) {
+      await insertOrder(w.t.db, { userId: capped!, deliveryDate: '2030-01-02', status: i % 2 ? 'placed' : 'cancelled' });
+      const id = await insertOrder(w.t.db, { userId: busyYesterday!, deliveryDate: '2030-01-02' });
+      await w.t.db('orders').where({ id }).update({ created_at: w.t.db.raw("now() - interval '1 day'") });
+    }
+    await insertOrder(w.t.db, { userId: busyYesterday!, deliveryDate: '2030-01-02' });
+    page = await w.staff.get('/staff').expect(200);
+    expect(page.text).to.match(/<li class="s-warn"><b>1<\/b> Клиентов на дневном лимите заказов/);
+    expect(page.text).to.include(`<a href="/staff/customers/${capped}">Клиент №${capped}</a>`);
+    expect(page.text).not.to.include(`/staff/customers/${busyYesterday}"`);
+  });
 });
