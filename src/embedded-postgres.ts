@@ -48,18 +48,14 @@ type Owner = { uid: number; gid: number; name: string };
  * Run as root, PostgreSQL runs as the "postgres" user. When that user cannot reach `dataDir` or the binaries
  * (the checkout lies in a folder closed to other users), the cluster lives in ROOT_FALLBACK_DIR/<checkout>-<hash>/
  * and the binaries are copied to ROOT_FALLBACK_DIR/postgresql-<version>-<platform>; the log says where.
- * The password and the owner record stay next to `dataDir`, readable by root only.
+ * The password (readable by the app's user only) and the record of the running server lie next to the cluster,
+ * so that they go together.
  */
 export async function startEmbeddedPostgres(dataDir: string, log: Pick<Logger, 'info' | 'warn'>): Promise<EmbeddedPostgres> {
   const asRoot = os.userInfo().uid === 0;
   const owner = asRoot ? postgresUser() : undefined;
   let binaries = await embeddedBinaries();
-  const passwordFile = path.join(path.dirname(dataDir), `${path.basename(dataDir)}-password`);
   mkdirSync(path.dirname(dataDir), { recursive: true });
-  if (!existsSync(passwordFile)) writeFileSync(passwordFile, `${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
-  const password = readFileSync(passwordFile, 'utf8').trim();
-  const ownerFile = `${dataDir}.owner`;
-
   let clusterDir = dataDir;
   if (owner) {
     const binariesReachable = reachableBy(owner, [binaries.initdb, binaries.postgres]);
@@ -71,6 +67,11 @@ export async function startEmbeddedPostgres(dataDir: string, log: Pick<Logger, '
         `the "${owner.name}" user cannot enter this checkout: the embedded PostgreSQL runs from ${ROOT_FALLBACK_DIR}`);
     }
   }
+
+  const passwordFile = path.join(path.dirname(clusterDir), `${path.basename(clusterDir)}-password`);
+  if (!existsSync(passwordFile)) writeFileSync(passwordFile, `${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
+  const password = readFileSync(passwordFile, 'utf8').trim();
+  const ownerFile = `${clusterDir}.owner`;
 
   if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
     log.info({ dataDir: clusterDir }, 'creating the embedded PostgreSQL cluster');
