@@ -24,7 +24,7 @@ import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { findProjectRoot } from '../src/config.js';
 import { createAmoSimulator } from '../src/crm/simulator/simulator.js';
-import { freePort, startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db.js';
+import { freePort, startEmbeddedPostgres, type EmbeddedPostgres } from '../src/embedded-postgres.js';
 import { todayIn } from '../src/i18n/i18n.js';
 import { Browser, csrfFrom, httpRequest } from '../test/deploy/helpers/http.js';
 import { unitCommand } from '../test/deploy/helpers/processes.js';

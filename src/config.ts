@@ -165,6 +165,8 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     logLevel,
     shopTimeZone,
     runWorker: workerMode === 'in-process',
+    /** Started by an npm script (`npm start`): stop when npm goes away, even if it could not pass a signal on. */
+    stopWithParent: Boolean(value('npm_lifecycle_event')),
     paths: {
       root,
       varDir,

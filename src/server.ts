@@ -8,6 +8,7 @@ import { amoSettingsFrom, createApp } from './app.js';
 import type { AmoSettings } from './crm/connection.js';
 import type { Logger } from './logger.js';
 import { createWorker, type Worker } from './services/job-queue.js';
+import { onParentExit } from './parent-watch.js';
 import { CRONTAB, createTasks } from './tasks.js';
 
 const SHUTDOWN_LIMIT_MS = 9000;
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
   });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  if (config.stopWithParent) onParentExit(() => void stop('parent exited'));
 
   starting = (async () => {
     const amo = await developmentAmoCrm(config, logger, (close) => { stopSimulator = close; });

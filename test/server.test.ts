@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { findProjectRoot } from '../src/config.js';
-import { freePort } from '../src/db.js';
+import { freePort } from '../src/embedded-postgres.js';
 import { waitFor } from './helpers/wait.js';
 
 function alive(pid: number): boolean {

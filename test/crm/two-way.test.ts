@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import request from 'supertest';
-import { freePort } from '../../src/db.js';
+import { freePort } from '../../src/embedded-postgres.js';
 import { createServices } from '../../src/app.js';
 import { serve } from '../helpers/browser.js';
 import { crmWorld } from '../helpers/amocrm.js';

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { freePort } from '../../src/db.js';
+import { freePort } from '../../src/embedded-postgres.js';
 import { testDatabase } from '../helpers/db.js';
 import { smtpUrl } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';

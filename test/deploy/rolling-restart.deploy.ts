@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { expect } from 'chai';
-import { freePort } from '../../src/db.js';
+import { freePort } from '../../src/embedded-postgres.js';
 import { testDatabase } from '../helpers/db.js';
 import { smtpUrl } from '../helpers/smtp.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { freePort } from '../../src/db.js';
+import { freePort } from '../../src/embedded-postgres.js';
 import { testDatabase } from '../helpers/db.js';
 import { smtpUrl } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';

@@ -1,7 +1,7 @@
 // The whole account journey in Chromium with JavaScript disabled, and axe on every page of it.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort } from '../../src/db.js';
+import { freePort } from '../../src/embedded-postgres.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { axeContext, axeOn, axeViolations, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';

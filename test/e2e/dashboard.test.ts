@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort } from '../../src/db.js';
+import { freePort } from '../../src/embedded-postgres.js';
 import { createServices } from '../../src/app.js';
 import { crmWorld } from '../helpers/amocrm.js';
 import { axeViolations, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';

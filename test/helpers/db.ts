@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import { loadConfig, readEnvironment } from '../../src/config.js';
-import { createDb, migrate, startEmbeddedPostgres, type Db, type EmbeddedPostgres } from '../../src/db.js';
+import { createDb, migrate, type Db } from '../../src/db.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/embedded-postgres.js';
 
 type State = { url: string; serverUrl: string; name: string; embedded?: EmbeddedPostgres; db: Db; drop: () => Promise<void> };
 let state: State | undefined;

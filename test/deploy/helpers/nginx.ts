@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../../src/db.js';
+import { freePort } from '../../../src/embedded-postgres.js';
 import { waitFor } from '../../helpers/wait.js';
 import { DEPLOY } from './processes.js';
 
