@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import knex from 'knex';
 import pg from 'pg';
 import { isDatabaseUnavailable } from '../src/database-errors.js';
-import { freePort } from '../src/db.js';
+import { freePort } from '../src/embedded-postgres.js';
 import { testDatabase, withDatabase } from './helpers/db.js';
 
 const pgError = (code: string, message = 'x') => Object.assign(new Error(message), { code });
