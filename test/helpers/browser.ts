@@ -70,11 +70,6 @@ export async function serve(app: Express, port = 0): Promise<{ url: string; clos
   };
 }
 
-/** Fills a form field found by its visible label. */
-export async function fill(page: Page, label: string | RegExp, value: string): Promise<void> {
-  await page.getByLabel(label, { exact: typeof label === 'string' }).fill(value);
-}
-
 /**
  * Clicks a link or submit button and waits until the page it leads to has loaded. With JavaScript off a form
  * submission is a plain navigation that a click alone may not wait for, so a test could read the old page.
