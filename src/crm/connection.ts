@@ -199,5 +199,3 @@ export function createAmoConnection({ db, settings, secrets }: { db: Knex; setti
     },
   };
 }
-
-export type AmoConnection = ReturnType<typeof createAmoConnection>;

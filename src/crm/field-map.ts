@@ -8,17 +8,6 @@ export const FIELD_ROLES = ['sum', 'bouquet', 'address', 'deliveryDate', 'interv
 export type FieldRole = (typeof FIELD_ROLES)[number];
 export type FieldNames = Record<FieldRole, string>;
 
-export const DEFAULT_FIELD_NAMES: FieldNames = {
-  sum: 'Сумма счёта',
-  bouquet: 'Выбор букета (категория)',
-  address: 'Адрес доставки',
-  deliveryDate: 'Дата доставки',
-  interval: 'Интервал поставки букетов',
-  wishes: 'Пожелания к букетам',
-  email: 'Email',
-  referralLink: 'Реферальная ссылка',
-};
-
 /** How each field is created when it is missing. */
 export const FIELD_SPECS: Record<FieldRole, { type: string; enums?: string[] }> = {
   sum: { type: 'numeric' },
@@ -166,5 +155,3 @@ export function createFieldMap({ db, client, names, timeZone }: { db: Knex; clie
     forget: () => db('amocrm_fields').delete().then(() => undefined),
   };
 }
-
-export type FieldMap = ReturnType<typeof createFieldMap>;

@@ -32,8 +32,6 @@ export function createAssets(publicDir: string) {
   };
 }
 
-export type Assets = ReturnType<typeof createAssets>;
-
 /** URL paths of the files under dir (no dotfiles). */
 function publicFiles(dir: string, prefix = ''): string[] {
   return readdirSync(dir, { withFileTypes: true }).filter((e) => !e.name.startsWith('.')).flatMap((e) =>

@@ -15,10 +15,5 @@ export function createAmocrmStatusModel(db: Knex | Knex.Transaction) {
       const row = await db('amocrm_statuses').where({ status_id: statusId }).first('name');
       return row?.name ?? null;
     },
-    async names(statusIds: number[]): Promise<Map<number, string>> {
-      if (!statusIds.length) return new Map();
-      const rows = await db('amocrm_statuses').whereIn('status_id', statusIds).select('status_id', 'name');
-      return new Map(rows.map((r) => [Number(r.status_id), r.name as string]));
-    },
   };
 }

@@ -10,10 +10,5 @@ export function createAuthEventModel(db: Knex | Knex.Transaction) {
     async record(event: AuthEventName, userId: number | null, meta: RequestMeta): Promise<void> {
       await db('auth_events').insert({ event, user_id: userId, ip: meta.ip, user_agent: meta.userAgent?.slice(0, 400) ?? null });
     },
-    async listForUser(userId: number, limit = 20): Promise<{ at: Date; event: AuthEventName; ip: string | null }[]> {
-      return db('auth_events').select('at', 'event', 'ip').where({ user_id: userId }).orderBy('id', 'desc').limit(limit);
-    },
   };
 }
-
-export type AuthEventModel = ReturnType<typeof createAuthEventModel>;

@@ -22,5 +22,3 @@ export function createBouquetCategoryModel(db: Knex | Knex.Transaction) {
     },
   };
 }
-
-export type BouquetCategoryModel = ReturnType<typeof createBouquetCategoryModel>;

@@ -26,5 +26,3 @@ export function createCrmLinkModel(db: Knex | Knex.Transaction) {
     },
   };
 }
-
-export type CrmLinkModel = ReturnType<typeof createCrmLinkModel>;

@@ -48,5 +48,3 @@ export function createJobModel(db: Knex) {
     },
   };
 }
-
-export type JobModel = ReturnType<typeof createJobModel>;

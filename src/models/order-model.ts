@@ -84,5 +84,3 @@ export function createOrderModel(db: Knex | Knex.Transaction) {
     },
   };
 }
-
-export type OrderModel = ReturnType<typeof createOrderModel>;

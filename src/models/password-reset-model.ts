@@ -39,5 +39,3 @@ export function createPasswordResetModel(db: Knex | Knex.Transaction) {
     },
   };
 }
-
-export type PasswordResetModel = ReturnType<typeof createPasswordResetModel>;

@@ -16,10 +16,6 @@ export function createRateCounterModel(db: Knex) {
       );
       return { hits: rows[0].hits, resetAt: rows[0].reset_at };
     },
-    async get(key: string): Promise<Hit | null> {
-      const row = await db('rate_limits').where({ key }).andWhere('reset_at', '>', db.fn.now()).first('hits', 'reset_at');
-      return row ? { hits: row.hits, resetAt: row.reset_at } : null;
-    },
     async decrement(key: string): Promise<void> {
       await db('rate_limits').where({ key }).andWhere('hits', '>', 0).decrement('hits', 1);
     },

@@ -12,14 +12,8 @@ export function createSessionModel(db: Knex | Knex.Transaction) {
       if (exceptSid) q.whereNot({ sid: exceptSid });
       return q.delete();
     },
-    async countForUser(userId: number): Promise<number> {
-      const row = await ofUser(userId).count<{ count: number }[]>({ count: '*' }).first();
-      return Number(row?.count ?? 0);
-    },
     async deleteExpired(): Promise<number> {
       return db('session').where('expire', '<', db.fn.now()).delete();
     },
   };
 }
-
-export type SessionModel = ReturnType<typeof createSessionModel>;

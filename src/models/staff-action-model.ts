@@ -38,5 +38,3 @@ export function createStaffActionModel(db: Knex | Knex.Transaction) {
     },
   };
 }
-
-export type StaffActionModel = ReturnType<typeof createStaffActionModel>;

@@ -190,5 +190,3 @@ export function createStaffCustomerModel(db: Knex | Knex.Transaction) {
     },
   };
 }
-
-export type StaffCustomerModel = ReturnType<typeof createStaffCustomerModel>;

@@ -102,5 +102,3 @@ export function createStaffDeliveryModel(db: Knex) {
     },
   };
 }
-
-export type StaffDeliveryModel = ReturnType<typeof createStaffDeliveryModel>;

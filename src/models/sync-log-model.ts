@@ -22,9 +22,6 @@ export function createSyncLogModel(db: Knex | Knex.Transaction) {
     async recent(limit = 30): Promise<SyncLogEntry[]> {
       return (await db('amocrm_sync_log').orderBy('id', 'desc').limit(limit)).map(toEntry);
     },
-    async forUser(userId: number, limit = 30): Promise<SyncLogEntry[]> {
-      return (await db('amocrm_sync_log').where({ user_id: userId }).orderBy('id', 'desc').limit(limit)).map(toEntry);
-    },
     /**
      * Syncs whose last attempt failed for good (a 400 from amoCRM): the newest failures that no later attempt for
      * the same task and customer has overtaken. Walks failures newest first (index on outcome, id) and checks each
@@ -41,5 +38,3 @@ export function createSyncLogModel(db: Knex | Knex.Transaction) {
     },
   };
 }
-
-export type SyncLogModel = ReturnType<typeof createSyncLogModel>;

@@ -214,5 +214,3 @@ export function createUserModel(db: Knex | Knex.Transaction) {
     },
   };
 }
-
-export type UserModel = ReturnType<typeof createUserModel>;

@@ -20,5 +20,3 @@ export function createWebhookModel(db: Knex | Knex.Transaction) {
     },
   };
 }
-
-export type WebhookModel = ReturnType<typeof createWebhookModel>;

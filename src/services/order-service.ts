@@ -49,10 +49,6 @@ export function createOrderService({ db, timeZone, onOrderChange }: {
       return order ? view(order, language) : null;
     },
 
-    async list(userId: number, language: Language) {
-      return Promise.all((await orders.listForUser(userId)).map((o) => view(o, language)));
-    },
-
     /** The customer completes the order: only now it goes to amoCRM. */
     async confirm(userId: number, id: number): Promise<boolean> {
       return db.transaction(async (trx) => {

@@ -9,9 +9,6 @@ export function createStaffAuditService({ db }: { db: Knex }) {
     async record(actor: StaffActor, action: NewStaffAction): Promise<void> {
       await actions.record(actor, action);
     },
-    async recent(limit = 10) {
-      return actions.recent(limit);
-    },
   };
 }
 

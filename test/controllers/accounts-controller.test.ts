@@ -1,10 +1,10 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { agentCookie, client, csrfFrom, logIn, randomIp, sessionIdOf, signUp, uniqueEmail, type Agent } from '../helpers/client.js';
 import { waitForMail } from '../helpers/smtp.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('account (/account, /account/password, /account/email)', () => {
   let t: TestApp;
@@ -197,17 +197,27 @@ describe('account (/account, /account/password, /account/email)', () => {
     const lock = await t.db.transaction(); // holds the session row, so its save waits
     try {
       await lock('session').where({ sid }).forUpdate().first();
+      const { rows: [{ pid: lockPid }] } = await lock.raw('select pg_backend_pid() as pid');
+      let answered = false;
       const response = new Promise<IncomingMessage>((resolve, reject) => {
         const req = httpRequest({
           host: '127.0.0.1', port: (server.address() as AddressInfo).port, method: 'POST', path: '/account/preferences',
           headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) },
-        }, resolve);
+        }, (res) => { answered = true; resolve(res); });
         req.on('error', reject);
         req.end(form);
       });
-      const first = await Promise.race([response.then(() => 'redirect sent'), sleep(700).then(() => 'waiting for the save')]);
+      // Wait, however long it takes, until the app's write of the session row is blocked on this lock.
+      const blocked = await waitFor(async () => (await t.db.raw(
+        `select query from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and ? = any(pg_blocking_pids(pid))`,
+        [lockPid])).rows[0]?.query as string | undefined, 15_000, 'the session save blocked on the lock');
+      expect(blocked).to.match(/"session"/);
+      // A redirect sent before the save would have been written before the save reached PostgreSQL; one more
+      // round trip lets the event loop read it.
+      await t.db.raw('select 1');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(answered, 'redirect sent while the session row was still unsaved').to.equal(false);
       await lock.commit();
-      expect(first).to.equal('waiting for the save');
       const res = await response;
       res.resume();
       expect(res.statusCode).to.equal(303);

@@ -23,6 +23,22 @@ describe('registrations (/signup, referral links)', () => {
       expect(res.text).to.include('Сезонный — 5\u00a0000\u00a0₽').and.include('1 раз в 2 недели');
       expect(res.headers['cache-control']).to.equal('no-store');
     });
+
+    it('when a visitor opens the form, then each required choice starts with an empty placeholder, and a re-rendered form keeps what was chosen', async () => {
+      const firstOption = (html: string, name: string) => new RegExp(`<select id="${name}"[^>]*>\\s*<option([^>]*)>([^<]*)</option>`).exec(html)?.slice(1);
+      const selected = (html: string, name: string) => /<option value="([^"]*)" selected>/.exec(new RegExp(`<select id="${name}"[\\s\\S]*?</select>`).exec(html)![0])?.[1];
+      const page = await client(t.app).get('/signup').expect(200);
+      expect(firstOption(page.text, 'bouquet')).to.deep.equal([' value=""', 'Выберите букет']);
+      expect(firstOption(page.text, 'interval')).to.deep.equal([' value=""', 'Выберите, как часто']);
+      expect(selected(page.text, 'bouquet')).to.equal(undefined); // nothing chosen yet: the placeholder shows
+      const wrong = await submit(client(t.app, '10.200.1.1'), '/signup', signupFields({ email: 'not-an-email', bouquet: 'luxe', interval: 'monthly' }));
+      expect(wrong.status).to.equal(422);
+      expect(selected(wrong.text, 'bouquet')).to.equal('luxe');
+      expect(selected(wrong.text, 'interval')).to.equal('monthly');
+      const empty = await submit(client(t.app, '10.200.1.1'), '/signup', signupFields({ bouquet: '', interval: '' }));
+      expect(empty.status).to.equal(422);
+      expect(empty.text).to.include('Выберите категорию букета.').and.include('Выберите интервал доставки.');
+    });
   });
 
   describe('POST /signup', () => {

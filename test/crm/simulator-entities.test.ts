@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { createAmoSimulator, SIMULATOR_DEFAULTS, type AmoSimulator } from '../../src/crm/simulator/simulator.js';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests walk amoCRM's JSON answers freely
 type Answer = { status: number; headers: Headers; text: string; json: any };
 
 async function call(url: string, init: RequestInit = {}): Promise<Answer> {

@@ -8,6 +8,7 @@ import { createAmoSimulator, SIMULATOR_DEFAULTS, type AmoSimulator } from '../..
 import { pageProblems } from '../helpers/pages.js';
 import { waitFor } from '../helpers/wait.js';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests walk amoCRM's JSON answers freely
 type Answer = { status: number; headers: Headers; text: string; json: any };
 
 const START = Date.parse('2026-03-02T09:00:00Z');

@@ -103,12 +103,33 @@ describe('amoCRM sync of customers', function () {
       for (let i = 0; i < 20; i++) emails.push((await signUp(client(w.t.app))).email);
       const signupMs = Date.now() - started;
       expect(await w.t.db('users').whereIn(w.t.db.raw('lower(email)') as never, emails).count('* as n').first()).to.deep.equal({ n: 20 });
-      expect(signupMs / 20).to.be.below(2000); // the sign-ups did not wait for amoCRM
+      expect(signupMs / 20).to.be.below(2000); // an instant 503 cannot show that sign-ups never wait: see the next test
       await waitFor(async () => Number((await w.t.db('users').whereNotNull('amo_lead_id').count('* as n').first())!.n) === 20, 90_000, '20 leads');
       expect(leadsOf(w.simulator)).to.have.length(20);
       expect(new Set(leadsOf(w.simulator).map((l) => l.id)).size).to.equal(20);
       const retried = await w.t.db('amocrm_sync_log').where({ outcome: 'retry', http_status: 503 }).count('* as n').first();
       expect(Number(retried!.n)).to.be.greaterThan(0);
+    });
+
+    it('when amoCRM answers only after 4 s, then each sign-up answers far sooner, before amoCRM has answered, and the lead follows', async () => {
+      const DELAY = 4000;
+      const emails: string[] = [];
+      w.simulator.controls.delay(DELAY);
+      try {
+        for (let i = 0; i < 3; i++) {
+          const from = Date.now();
+          const { email } = await signUp(client(w.t.app));
+          const took = Date.now() - from;
+          expect(took, `sign-up ${i + 1}`).to.be.below(DELAY / 2);
+          expect((await userRow(w.t, email)).amo_lead_id, 'no lead yet when the customer was answered').to.equal(null);
+          emails.push(email);
+        }
+        // amoCRM is being asked meanwhile, and has not answered yet: the delay is real.
+        await waitFor(() => apiRequests(w.simulator).some((r) => r.status === null), 10_000, 'a request waiting on amoCRM');
+      } finally {
+        w.simulator.controls.delay(0);
+      }
+      await waitFor(async () => Number((await w.t.db('users').whereIn(w.t.db.raw('lower(email)') as never, emails).whereNotNull('amo_lead_id').count('* as n').first())!.n) === 3, 60_000, '3 leads');
     });
 
     it('when amoCRM answers 429 again and again, then no second ever sees more than 7 requests and nothing is lost', async () => {

@@ -2,10 +2,11 @@
 // JavaScript-enabled context (our pages have no scripts, so nothing else differs).
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Express } from 'express';
+import { recordPage } from './vnu.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -48,10 +49,16 @@ export async function axeContext(browser: Browser, from?: BrowserContext): Promi
   return browser.newContext({ javaScriptEnabled: true, locale: 'ru-RU', storageState: from ? await from.storageState() : undefined });
 }
 
-/** Serves an Express app on 127.0.0.1 (a free port unless given) for the browser. */
+/**
+ * Serves an Express app on 127.0.0.1 (a free port unless given) for the browser. Every HTML page it serves is
+ * saved for the W3C Nu Html Checker at the end of the run (test/helpers/vnu.ts).
+ */
 export async function serve(app: Express, port = 0): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(port, '127.0.0.1', () => resolve(s));
+    const s = createServer((req, res) => {
+      recordPage(req, res);
+      app(req, res);
+    }).listen(port, '127.0.0.1', () => resolve(s));
   });
   const { port: listening } = server.address() as AddressInfo;
   return {
@@ -61,11 +68,6 @@ export async function serve(app: Express, port = 0): Promise<{ url: string; clos
       server.closeAllConnections();
     }),
   };
-}
-
-/** Fills a form field found by its visible label. */
-export async function fill(page: Page, label: string | RegExp, value: string): Promise<void> {
-  await page.getByLabel(label, { exact: typeof label === 'string' }).fill(value);
 }
 
 /**

@@ -126,14 +126,6 @@ export async function waitForHealth(proc: Pick<AppProcess, 'port' | 'child' | 'o
   }, ms, `app process on port ${proc.port} answering /healthz`);
 }
 
-/** The resident set size of a process in bytes (Linux /proc). */
-export function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
-  if (!kb) throw new Error(`no VmRSS for ${pid}`);
-  return Number(kb) * 1024;
-}
-
 /**
  * deploy/env.example as an operator fills it in: the example's values, with the placeholders replaced by the
  * test's own. Fails when a placeholder is left (production would refuse to start on it).
