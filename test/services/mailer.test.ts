@@ -4,7 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { SMTPServer } from 'smtp-server';
-import { emailHash } from '../../src/logger.js';
+import { emailHash, hideEmails } from '../../src/logger.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, signUp, submit, signupFields } from '../helpers/client.js';
 import { freshDatabase } from '../helpers/db.js';
@@ -82,4 +82,18 @@ describe('mail failures in the logs (S18)', function () {
       });
     });
   }
+});
+
+describe('hideEmails (every written log line)', () => {
+  it('when a line holds addresses, then each is replaced by its hash, and other @ uses stay', () => {
+    expect(hideEmails('{"msg":"550 <Ivan.Petrov+shop@Mail.example.ru>: rejected, Анна@почта.рф too; postgres://u:p@127.0.0.1/db"}')).to.equal(
+      `{"msg":"550 <[email ${emailHash('ivan.petrov+shop@mail.example.ru')}]>: rejected, [email ${emailHash('анна@почта.рф')}] too; postgres://u:p@127.0.0.1/db"}`);
+  });
+
+  it('when a line is long and odd, then it still takes linear time', () => {
+    const long = 'a'.repeat(50_000);
+    const started = performance.now();
+    for (const line of [`x@example.ru ${long}`, `${long}@${long}.ru`, `${'a.'.repeat(25_000)}@b`]) hideEmails(line);
+    expect(performance.now() - started).to.be.below(200);
+  });
 });
