@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import express from 'express';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -93,14 +94,26 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
   const smtpUrl = required('SMTP_URL') ?? null;
   const mailFrom = required('MAIL_FROM') ?? 'Цветочная подписка <flowers@localhost>';
 
-  const amoBaseUrl = required('AMOCRM_BASE_URL', 'is required in production (the amoCRM simulator is refused there)') ?? null;
-  if (amoBaseUrl) {
+  /**
+   * amoCRM is spoken to with a bearer token and customers' data: in production only over https://, except on a
+   * loopback address, where nothing crosses a network (a local TLS tunnel, the simulator in the deploy tests).
+   */
+  const amoUrl = (name: string, text: string | undefined) => {
+    if (!text) return;
+    let url: URL;
     try {
-      new URL(amoBaseUrl);
+      url = new URL(text);
     } catch {
-      problems.push(`AMOCRM_BASE_URL is not a URL (got "${amoBaseUrl}")`);
+      problems.push(`${name} is not a URL (got "${text}")`);
+      return;
     }
-  }
+    const loopback = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(url.hostname);
+    if (production && url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+      problems.push(`${name} must start with https:// in production (got "${url.protocol}//${url.host}")`);
+    }
+  };
+  const amoBaseUrl = required('AMOCRM_BASE_URL', 'is required in production (the amoCRM simulator is refused there)') ?? null;
+  amoUrl('AMOCRM_BASE_URL', amoBaseUrl ?? undefined);
   const longLivedToken = value('AMOCRM_LONG_LIVED_TOKEN') ?? null;
   const clientId = value('AMOCRM_CLIENT_ID') ?? null;
   const clientSecret = value('AMOCRM_CLIENT_SECRET') ?? null;
@@ -111,6 +124,7 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
   }
   const redirectUri = value('AMOCRM_REDIRECT_URI') ?? `${appUrlText.replace(/\/$/, '')}/staff/amocrm/callback`;
   const authUrl = value('AMOCRM_AUTH_URL') ?? 'https://www.amocrm.ru/oauth';
+  amoUrl('AMOCRM_AUTH_URL', authUrl);
 
   const fieldNames = {
     sum: value('AMOCRM_FIELD_SUM') ?? 'Сумма счёта',
@@ -132,6 +146,13 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
   const trustProxy: string | number | false =
     trustProxyText === undefined || trustProxyText === 'false' ? false
       : /^\d+$/.test(trustProxyText) ? Number(trustProxyText) : trustProxyText;
+  if (trustProxy !== false && trustProxyText !== 'true') {
+    const wide = trustsEveryAddress(trustProxy);
+    if (wide === undefined) problems.push(`TRUST_PROXY is not a list of addresses, subnets or loopback/linklocal/uniquelocal (got "${trustProxyText}")`);
+    else if (wide === 'all' || (wide && production)) {
+      problems.push(`TRUST_PROXY="${trustProxyText}" trusts every address (anyone could choose their IP for the rate limits); name the proxy, e.g. "loopback" behind nginx`);
+    }
+  }
 
   const logLevel = (value('LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
@@ -178,6 +199,26 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
 }
 
 export type Config = ReturnType<typeof loadConfig>;
+
+/** Addresses no proxy of ours has: documentation ranges, IPv4 and IPv6 (RFC 5737, RFC 3849). */
+const ANY_ADDRESSES = ['192.0.2.7', '198.51.100.7', '203.0.113.7', '2001:db8::7'];
+
+/**
+ * Whether Express's `trust proxy` with this value trusts a hop from anywhere: 'all' for `*` and a /0 subnet
+ * (`0.0.0.0/0`, `::/0`, which Express itself would refuse at start-up), true for what Express reads as trusting
+ * the documentation addresses above (a hop count, `::ffff:0:0/96`, halves of the address space), undefined when
+ * Express refuses the value.
+ */
+function trustsEveryAddress(value: string | number): 'all' | boolean | undefined {
+  const entries = typeof value === 'string' ? value.split(',').map((e) => e.trim()) : [];
+  if (entries.some((e) => e === '*' || /\/(0+|0\.0\.0\.0|::)$/.test(e))) return 'all';
+  try {
+    const trust = express().set('trust proxy', value).get('trust proxy fn') as (address: string, hop: number) => boolean;
+    return ANY_ADDRESSES.some((address) => trust(address, 0));
+  } catch {
+    return undefined;
+  }
+}
 
 function deepFreeze<T extends object>(o: T): T {
   for (const v of Object.values(o)) if (v && typeof v === 'object') deepFreeze(v);

@@ -86,6 +86,57 @@ describe('loadConfig', () => {
     expect(config.port).to.equal(8080);
   });
 
+  describe('in production, what would send secrets in clear or let visitors choose their IP', () => {
+    const production = {
+      NODE_ENV: 'production', APP_URL: 'https://flowers.example', DATABASE_URL: 'postgres://db/flowers', SESSION_SECRET: 'x'.repeat(40),
+      SMTP_URL: 'smtp://mail', MAIL_FROM: 'shop@example.ru', AMOCRM_BASE_URL: 'https://shop.amocrm.ru', AMOCRM_LONG_LIVED_TOKEN: 'token',
+      AMOCRM_WEBHOOK_SECRET: 'w'.repeat(32), TRUST_PROXY: 'loopback',
+    };
+    const problemsOf = (env: Record<string, string>): string[] => {
+      try {
+        loadConfig({ ...production, ...env }, { root: tempRoot() });
+        return [];
+      } catch (e) {
+        return [...(e as ConfigError).problems];
+      }
+    };
+
+    it('when an amoCRM URL is http://, then it is refused for each of them', () => {
+      expect(problemsOf({ AMOCRM_BASE_URL: 'http://shop.amocrm.ru', AMOCRM_AUTH_URL: 'http://www.amocrm.ru/oauth' })).to.deep.equal([
+        'AMOCRM_BASE_URL must start with https:// in production (got "http://shop.amocrm.ru")',
+        'AMOCRM_AUTH_URL must start with https:// in production (got "http://www.amocrm.ru")',
+      ]);
+      expect(problemsOf({ AMOCRM_BASE_URL: 'ftp://shop.amocrm.ru' })).to.have.length(1);
+      expect(problemsOf({ AMOCRM_AUTH_URL: 'not a url' })).to.deep.equal(['AMOCRM_AUTH_URL is not a URL (got "not a url")']);
+    });
+
+    it('when an amoCRM URL is https://, or http:// on a loopback address where nothing crosses a network, then it is accepted', () => {
+      expect(problemsOf({ AMOCRM_BASE_URL: 'https://shop.amocrm.ru', AMOCRM_AUTH_URL: 'https://www.amocrm.ru/oauth' })).to.deep.equal([]);
+      for (const url of ['http://127.0.0.1:4010', 'http://localhost:4010', 'http://[::1]:4010']) {
+        expect(problemsOf({ AMOCRM_BASE_URL: url, AMOCRM_AUTH_URL: `${url}/oauth` }), url).to.deep.equal([]);
+      }
+      expect(loadConfig({ AMOCRM_BASE_URL: 'http://amocrm.test' }, { root: tempRoot() }).amocrm.baseUrl).to.equal('http://amocrm.test'); // development
+    });
+
+    it('when TRUST_PROXY trusts every address, then it is refused', () => {
+      for (const value of ['0.0.0.0/0', '::/0', '*', 'loopback, 0.0.0.0/0', '10.0.0.0/0.0.0.0', '1', '2', '::ffff:0:0/96', '0.0.0.0/1, 128.0.0.0/1']) {
+        expect(problemsOf({ TRUST_PROXY: value }), value).to.deep.equal([
+          `TRUST_PROXY="${value}" trusts every address (anyone could choose their IP for the rate limits); name the proxy, e.g. "loopback" behind nginx`,
+        ]);
+      }
+      expect(problemsOf({ TRUST_PROXY: 'true' })).to.have.length(1);
+    });
+
+    it('when TRUST_PROXY names the proxies, then it is accepted; a value Express cannot read is refused in any environment', () => {
+      for (const value of ['loopback', '127.0.0.1', 'loopback, 10.0.0.0/8', 'uniquelocal', '192.168.1.10, fd00::/8', 'false', '0']) {
+        expect(problemsOf({ TRUST_PROXY: value }), value).to.deep.equal([]);
+      }
+      expect(loadConfig({ TRUST_PROXY: '1' }, { root: tempRoot() }).trustProxy).to.equal(1); // development: a hop count is the developer's call
+      expect(() => loadConfig({ TRUST_PROXY: '0.0.0.0/0' }, { root: tempRoot() })).to.throw(ConfigError, /trusts every address/);
+      expect(() => loadConfig({ TRUST_PROXY: 'nginx-box' }, { root: tempRoot() })).to.throw(ConfigError, /TRUST_PROXY is not a list/);
+    });
+  });
+
   it('when a value is malformed in any environment, then it is refused', () => {
     expect(() => loadConfig({ PORT: 'eighty' }, { root: tempRoot() })).to.throw(ConfigError, /PORT/);
     expect(() => loadConfig({ LOG_LEVEL: 'loud' }, { root: tempRoot() })).to.throw(ConfigError, /LOG_LEVEL/);

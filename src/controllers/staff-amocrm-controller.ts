@@ -18,7 +18,7 @@ export function createStaffAmocrmController({ crmAdmin, audit }: { crmAdmin: Crm
   };
   return {
     async show(_req: Request, res: Response) {
-      res.render('staff-amocrm/show', { amo: await crmAdmin.overview() });
+      res.render('staff-amocrm/show', { amo: await crmAdmin.overview(res.locals.lang) });
     },
 
     async connect(req: Request, res: Response) {

@@ -6,24 +6,30 @@ import type { Crm } from '../crm/crm.js';
 import { FIELD_ROLES, type FieldNames } from '../crm/field-map.js';
 import { createJobModel } from '../models/job-model.js';
 import { createSyncLogModel } from '../models/sync-log-model.js';
+import { translator, type Language } from '../i18n/i18n.js';
 import { CRM_QUEUE, type CrmSyncService } from './crm-sync-service.js';
+import { crmTask, crmText } from './crm-text.js';
 
 export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm: Crm; sync: CrmSyncService; names: FieldNames }) {
   const queue = createJobModel(db);
   const log = createSyncLogModel(db);
 
   return {
-    async overview() {
+    /** The page's view-model; the sync's own messages and task names in the staff's language. */
+    async overview(language: Language) {
+      const t = translator(language);
       const stored = await crm.fields.stored();
       const mapped = new Map(stored.map((f) => [f.role, f]));
+      const connection = await crm.connection.status();
+      const told = <E extends { task: string; message: string | null }>(e: E) => ({ ...e, task: crmTask(e.task, t), message: crmText(e.message, t) });
       return {
-        connection: await crm.connection.status(),
+        connection: { ...connection, reason: crmText(connection.reason, t) },
         canConnect: crm.connection.mode === 'oauth',
         fields: FIELD_ROLES.map((role) => ({ role, name: names[role], fieldId: mapped.get(role)?.fieldId ?? null, type: mapped.get(role)?.type ?? null })),
         queue: await queue.counts(CRM_QUEUE),
-        jobs: await queue.inQueue(CRM_QUEUE, 50),
-        failures: await log.failures(20),
-        recent: await log.recent(20),
+        jobs: (await queue.inQueue(CRM_QUEUE, 50)).map((j) => ({ ...j, task: crmTask(j.task, t), lastError: crmText(j.lastError, t) })),
+        failures: (await log.failures(20)).map(told),
+        recent: (await log.recent(20)).map(told),
       };
     },
 

@@ -2,11 +2,12 @@
 // sync history, sign-in events, staff actions), and a re-sync to amoCRM that is recorded as a staff action.
 import type { Knex } from 'knex';
 import type { Crm } from '../crm/crm.js';
-import { todayIn, type Language } from '../i18n/i18n.js';
+import { todayIn, translator, type Language } from '../i18n/i18n.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
 import { createStaffActionModel, type StaffActor } from '../models/staff-action-model.js';
 import { containsPattern, createStaffCustomerModel, MATCH_CAP } from '../models/staff-customer-model.js';
 import { categoryName } from './catalog-service.js';
+import { crmTask, crmText } from './crm-text.js';
 import { upcomingDeliveries } from './schedule.js';
 
 export const CUSTOMERS_PER_PAGE = 50;
@@ -67,6 +68,7 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
       const jobs = await customers.jobsByKeys([customerJobKey(id), ...orders.map((o) => orderJobKey(o.id))]);
       const baseUrl = connection.baseUrl?.replace(/\/+$/, '') ?? null;
       const nameOf = (code: string | null) => (code ? names.get(code) ?? code : null);
+      const t = translator(language);
       return {
         id: c.id, email: c.email, language: c.language, createdAt: c.createdAt, lastLoginAt: c.lastLoginAt,
         locked: c.lockedUntil !== null && c.lockedUntil.getTime() > Date.now(),
@@ -81,8 +83,8 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
           leadUrl: baseUrl && c.amoLeadId ? `${baseUrl}/leads/detail/${c.amoLeadId}` : null,
           contactUrl: baseUrl && c.amoContactId ? `${baseUrl}/contacts/detail/${c.amoContactId}` : null,
         },
-        jobs: jobs.map((j) => ({ ...j, failed: j.attempts >= j.maxAttempts })),
-        sync,
+        jobs: jobs.map((j) => ({ ...j, task: crmTask(j.task, t), lastError: crmText(j.lastError, t), failed: j.attempts >= j.maxAttempts })),
+        sync: sync.map((e) => ({ ...e, task: crmTask(e.task, t), message: crmText(e.message, t) })),
         authEvents: events.map((e) => ({ ...e, known: AUTH_EVENTS.has(e.event) })),
         staffActions,
       };

@@ -27,11 +27,15 @@ export function mondayOf(date: string): string {
   return addDays(date, -((weekday + 6) % 7));
 }
 
-/** A CSV cell: quoted when needed, and never read by a spreadsheet as a formula (=, +, -, @ at the start). */
+/**
+ * A CSV cell, never read by a spreadsheet as a formula: one starting with =, +, -, @ (after any blanks), a tab or
+ * a CR gets a leading apostrophe, and every cell is quoted (RFC 4180), so that a comma inside it stays inside it
+ * even when the file is opened with commas as the separator.
+ */
 function cell(value: string | number): string {
   let text = String(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[";\r\n]|^\s|\s$/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  if (/^\s*[=+\-@]|^[\t\r]/.test(text)) text = `'${text}`;
+  return `"${text.replace(/"/g, '""')}"`;
 }
 
 export function createStaffDeliveryService({ db, timeZone }: { db: Knex; timeZone: string }) {
@@ -64,7 +68,7 @@ export function createStaffDeliveryService({ db, timeZone }: { db: Knex; timeZon
 
     /**
      * The whole day as CSV for Excel: UTF-8 with a byte-order mark (so Cyrillic opens correctly), semicolons
-     * (the list separator of Russian Excel), CRLF line ends.
+     * (the list separator of Russian Excel), every cell quoted, CRLF line ends.
      */
     async csv(date: string, language: Language): Promise<string> {
       const t = translator(language);

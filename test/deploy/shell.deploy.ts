@@ -14,7 +14,7 @@ describe('deploy shell scripts', () => {
   it('when checked, then each is executable, valid bash, and clean under ShellCheck', () => {
     if (!existsSync('/usr/bin/shellcheck')) throw new Error('install ShellCheck: apt-get install -y shellcheck (.ci/run does)');
     const files = scripts(DEPLOY);
-    expect(files.map((f) => path.relative(DEPLOY, f)).sort()).to.deep.equal(['backup/flowers-backup.sh', 'backup/flowers-restore.sh', 'rolling-restart.sh']);
+    expect(files.map((f) => path.relative(DEPLOY, f)).sort()).to.deep.equal(['backup/flowers-backup.sh', 'backup/flowers-restore.sh', 'build-release.sh', 'rolling-restart.sh']);
     for (const file of files) {
       expect(statSync(file).mode & 0o111, `${file} is executable`).to.not.equal(0);
       const syntax = spawnSync('bash', ['-n', file], { encoding: 'utf8' });

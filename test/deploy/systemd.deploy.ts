@@ -61,6 +61,9 @@ describe('systemd units (deploy/systemd)', function () {
       expect(unitDirective(file, 'ProtectSystem'), unit).to.equal('strict');
       expect(unitDirective(file, 'CapabilityBoundingSet'), unit).to.equal('');
       for (const limit of ['MemoryMax', 'TasksMax', 'LimitNOFILE']) expect(unitDirective(file, limit), `${unit} ${limit}`).to.match(/^\d+[KMG]?$/);
+      // The app writes nothing to disk: no path is opened for writing, least of all its root-owned release.
+      expect(readFileSync(file, 'utf8'), unit).not.to.match(/^(ReadWritePaths|StateDirectory|LogsDirectory|CacheDirectory)=/m);
+      expect(unitDirective(file, 'WorkingDirectory'), unit).to.equal('/srv/flowers/current');
     }
     const backup = path.join(UNITS, 'flowers-backup.service');
     expect(unitDirective(backup, 'User')).to.equal('postgres');

@@ -5,10 +5,33 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { todayIn } from '../../src/i18n/i18n.js';
 import { axeContext, axeOn, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { createSyncLogModel } from '../../src/models/sync-log-model.js';
 import { addDays, insertCustomers, insertOrder, STAFF_PASSWORD, staffWorld, type StaffWorld } from '../staff/helpers.js';
 
 /** Runs in the page: how wide the document is (wider than the viewport means sideways scrolling). */
 const pageWidth = () => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth;
+
+/**
+ * Runs in the page: every word of every table cell that is drawn on more than one line (a word broken inside
+ * itself, like «127880» as «12788 / 0»), with the cell it is in. A word's characters give one rectangle per line;
+ * the parts of a hyphenated word count as words (a line may end after a hyphen).
+ */
+const WORDS_BROKEN = `(() => {
+  const broken = [];
+  for (const cell of document.querySelectorAll('main td, main th')) {
+    const texts = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = texts.nextNode(); node; node = texts.nextNode()) {
+      for (const word of node.textContent.matchAll(/[^\\s-]+/g)) {
+        const range = document.createRange();
+        range.setStart(node, word.index);
+        range.setEnd(node, word.index + word[0].length);
+        const lines = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+        if (lines.size > 1) broken.push(word[0] + ' in «' + cell.textContent.trim().replace(/\\s+/g, ' ').slice(0, 60) + '»');
+      }
+    }
+  }
+  return broken;
+})()`;
 
 describe('staff area in a real browser (JavaScript disabled)', function () {
   this.timeout(120_000);
@@ -36,6 +59,14 @@ describe('staff area in a real browser (JavaScript disabled)', function () {
     customerId = ids[0]!;
     await insertOrder(w.t.db, { userId: customerId, deliveryDate: today, status: 'confirmed', address: 'г. Москва, ул. Садовая, д. 1, офис 3' });
     await w.t.db('users').where({ id: customerId }).update({ amo_lead_id: 9001, amo_contact_id: 9002 });
+    // The amoCRM page as an installation has it: the eight fields found (six-digit ids), attempts of every outcome.
+    const roles = ['sum', 'bouquet', 'address', 'deliveryDate', 'interval', 'wishes', 'email', 'referralLink'];
+    await w.t.db('amocrm_fields').insert(roles.map((role, i) => ({ role, name: role, field_id: 1278804 + i * 1013, type: 'text' })));
+    const log = createSyncLogModel(w.t.db);
+    for (const [outcome, httpStatus, message] of [['ok', null, 'created'], ['ok', null, 'updated'], ['retry', 504, 'PATCH /api/v4/leads/31524217: 504'],
+      ['failed', 400, 'POST /api/v4/leads/complex: 400 Request validation failed'], ['paused', null, 'not sent: needs re-authorization'], ['skipped', null, 'skipped']] as const) {
+      await log.record({ task: 'amocrm:sync-customer', userId: customerId, jobId: '1', attempt: 1, outcome, httpStatus, message, details: { validation: [] } });
+    }
     ({ context, requests } = await noScriptContext(browser));
     page = await context.newPage();
   });
@@ -99,13 +130,18 @@ describe('staff area in a real browser (JavaScript disabled)', function () {
     await axe.close();
   });
 
-  it('when every staff page is shown 360 px wide, then nothing scrolls sideways', async () => {
+  it('when every staff page is shown 360 px wide, then nothing scrolls sideways and no word in a table breaks inside itself', async () => {
     const narrow = await browser.newContext({ javaScriptEnabled: true, viewport: { width: 360, height: 800 }, locale: 'ru-RU', storageState: await context.storageState() });
     const p = await narrow.newPage();
-    for (const path of PAGES()) {
+    let cells = 0;
+    for (const path of [...PAGES(), '/staff/amocrm?lang=en']) {
       await p.goto(`${site.url}${path}`);
       expect(await p.evaluate(pageWidth), path).to.be.at.most(360);
+      expect(await p.evaluate(WORDS_BROKEN), path).to.deep.equal([]);
+      cells += await p.locator('main td').count();
+      if (path.startsWith('/staff/amocrm')) expect(await axeOn(p), `${path} stacked`).to.deep.equal([]); // its tables become lists here
     }
+    expect(cells, 'table cells looked at').to.be.greaterThan(20);
     await narrow.close();
   });
 

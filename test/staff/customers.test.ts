@@ -143,7 +143,7 @@ describe('GET /staff/customers/:id', function () {
     expect(before.text).to.include('Обращений к amoCRM по этому клиенту ещё не было.').and.include('ещё не создана');
     await w.staff.post(`/staff/customers/${id}/resync`).type('form').send({ _csrf: csrfFrom(before.text) }).expect(303);
     const after = await w.staff.get(`/staff/customers/${id}`).expect(200);
-    expect(after.text).to.include('Клиент поставлен в очередь на отправку в amoCRM.').and.include('В очереди').and.include('amocrm:sync-customer');
+    expect(after.text).to.include('Клиент поставлен в очередь на отправку в amoCRM.').and.include('В очереди').and.include('отправка клиента');
     expect(after.text).to.include('Действия сотрудников').and.include(w.staffEmail);
   });
 

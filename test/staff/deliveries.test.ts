@@ -1,11 +1,45 @@
 // GET /staff/deliveries and /staff/deliveries.csv: every subscription delivery and confirmed order of the day,
 // sorted by address, with links to the days around it, paged, and as CSV for Excel.
 import { expect } from 'chai';
+import type { Response } from 'supertest';
 import { todayIn } from '../../src/i18n/i18n.js';
 import { pageProblems } from '../helpers/pages.js';
 import { addDays, insertCustomers, insertOrder, staffWorld, type StaffWorld } from './helpers.js';
 
 const DAY = '2031-03-31'; // a Monday at a month's end
+
+/**
+ * A CSV file read the way a spreadsheet reads it (RFC 4180): records end at CRLF outside quotes, a `"` opens and
+ * closes quoting, `""` inside quotes is one quote, the separator is a parameter. Where RFC 4180 leaves text after
+ * a closing quote undefined (the file read with the other separator), the quote goes on toggling quoting, as
+ * Excel and LibreOffice do. A leading byte-order mark is not part of the first cell.
+ */
+function parseCsv(text: string, separator: ';' | ','): string[][] {
+  const records: string[][] = [];
+  let record: string[] = [];
+  let cell = '';
+  let quoted = false;
+  const source = text.replace(/^\uFEFF/, '');
+  for (let i = 0; i < source.length; i += 1) {
+    const c = source[i]!;
+    if (quoted) {
+      if (c === '"' && source[i + 1] === '"') { cell += '"'; i += 1; } else if (c === '"') quoted = false; else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === separator) { record.push(cell); cell = ''; } else if (c === '\r' && source[i + 1] === '\n') {
+      record.push(cell); records.push(record); record = []; cell = ''; i += 1;
+    } else cell += c;
+  }
+  if (quoted) throw new Error('CSV ends inside a quoted cell');
+  if (cell !== '' || record.length) { record.push(cell); records.push(record); }
+  return records;
+}
+
+/** The response body as bytes (supertest would otherwise decode text/csv as a string). */
+function bytes(r: Response, done: (err: Error | null, body: Buffer) => void) {
+  const chunks: Buffer[] = [];
+  r.on('data', (c: Buffer) => chunks.push(c));
+  r.on('end', () => done(null, Buffer.concat(chunks)));
+}
 
 /** The addresses of the deliveries list, in page order. */
 function addressesOf(html: string): string[] {
@@ -99,23 +133,38 @@ describe('GET /staff/deliveries', function () {
       { email: 'csv-b@example.ru', address: 'ул. "Кавычки", 2', deliveryDate: day, interval: 'weekly', wishes: long },
       { email: 'csv-a@example.ru', address: 'ул. Абрикосовая, 1', deliveryDate: day, interval: 'monthly', wishes: '=HYPERLINK("http://evil.example","нажми")' },
     ]);
-    const res = await w.staff.get(`/staff/deliveries.csv?date=${day}`).buffer(true).parse((r, done) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => done(null, Buffer.concat(chunks)));
-    }).expect(200);
+    const res = await w.staff.get(`/staff/deliveries.csv?date=${day}`).buffer(true).parse(bytes).expect(200);
     expect(res.headers['content-type']).to.equal('text/csv; charset=utf-8');
     expect(res.headers['content-disposition']).to.equal(`attachment; filename="deliveries-${day}.csv"`);
     expect(res.headers['cache-control']).to.equal('no-store');
     const body = res.body as Buffer;
     expect([...body.subarray(0, 3)]).to.deep.equal([0xef, 0xbb, 0xbf]);
     const lines = body.toString('utf8').slice(1).split('\r\n');
-    expect(lines[0]).to.equal('№;Дата;Адрес;Email;Букет;Пожелания;Заказ;Тип');
-    expect(lines[1]).to.equal(`1;${day};"ул. ""Кавычки"", 2";csv-b@example.ru;Сезонный;"${long}";;подписка`);
-    expect(lines[2]).to.equal(`2;${day};ул. Абрикосовая, 1;csv-a@example.ru;Сезонный;"'=HYPERLINK(""http://evil.example"",""нажми"")";;подписка`);
+    expect(lines[0]).to.equal('"№";"Дата";"Адрес";"Email";"Букет";"Пожелания";"Заказ";"Тип"');
+    expect(lines[1]).to.equal(`"1";"${day}";"ул. ""Кавычки"", 2";"csv-b@example.ru";"Сезонный";"${long}";"";"подписка"`);
+    expect(lines[2]).to.equal(`"2";"${day}";"ул. Абрикосовая, 1";"csv-a@example.ru";"Сезонный";"'=HYPERLINK(""http://evil.example"",""нажми"")";"";"подписка"`);
     expect(lines[3]).to.equal('');
     const page = await w.staff.get(`/staff/deliveries?date=${day}`).expect(200);
     expect(page.text).not.to.include('конец'); // the page shows long wishes cut
+  });
+
+  it('when a cell hides a formula after a comma, then neither a semicolon nor a comma reading of the CSV has a cell starting with = + - @ or a tab', async () => {
+    const day = '2033-04-23'; // a Saturday: no other test's subscription falls on it
+    const evil = ['ул. Мира 1,=HYPERLINK("http://evil.example","нажми")', 'кв. 5,+1+cmd|\' /C calc\'!A0', 'этаж 2,-2+3', 'подъезд 1,@SUM(1)',
+      'код,\t=1+1', ' =1+1', '\t+1', 'ок;=1+1', 'ок\r\n=1+1'];
+    await insertCustomers(w.t.db, evil.map((text, i) => ({
+      email: `csv-${i}@example.ru`, address: text, wishes: `Позвонить за час,${text}`, deliveryDate: day, interval: 'weekly' as const,
+    })));
+    const res = await w.staff.get(`/staff/deliveries.csv?date=${day}`).buffer(true).parse(bytes).expect(200);
+    const text = (res.body as Buffer).toString('utf8');
+    const bySemicolon = parseCsv(text, ';');
+    expect(bySemicolon).to.have.length(1 + evil.length);
+    for (const record of bySemicolon) expect(record).to.have.length(8);
+    const addresses = bySemicolon.slice(1).map((r) => r[2]);
+    expect(addresses).to.have.members(evil.map((e) => (/^\s*[=+\-@]|^[\t\r]/.test(e) ? `'${e}` : e))); // whole, only defused
+    const byComma = parseCsv(text, ',');
+    const dangerous = [...bySemicolon, ...byComma].flat().filter((c) => /^\s*[=+\-@]|^[\t\r]/.test(c));
+    expect(dangerous).to.deep.equal([]);
   });
 
   it('when a full page has realistic long entries, then it still weighs ≤ 10 KB gzip with the stylesheet and passes the page checks', async () => {
