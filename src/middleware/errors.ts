@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import { isDatabaseUnavailable } from '../database-errors.js';
 import { HasherBusyError } from '../services/passwords.js';
 import { setLanguageLocals } from './language.js';
+import { safeReturnPath } from './locals.js';
 
 export class AppError extends Error {
   constructor(readonly status: number, message: string) {
@@ -48,7 +49,7 @@ export function errorHandler(logger: Logger, timeZone: string): ErrorRequestHand
     if (error instanceof CsrfError) (req.log ?? logger).warn({ reason: error.message }, 'form refused');
     if (!res.locals.t) setLanguageLocals(req, res, 'ru', timeZone);
     res.locals.takeFlash = () => undefined;
-    res.status(status).render(`errors/${view}`, { backHref: req.method === 'POST' ? req.path : '/' }, (renderError: Error | null, html?: string) => {
+    res.status(status).render(`errors/${view}`, { backHref: req.method === 'POST' ? safeReturnPath(req.path, '/') : '/' }, (renderError: Error | null, html?: string) => {
       if (renderError) {
         logger.error({ err: renderError }, 'error page failed to render');
         return res.type('text/plain').send(status === 404 ? 'Не найдено' : 'Ошибка');

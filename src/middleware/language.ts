@@ -26,9 +26,18 @@ export function language(options: { secureCookies: boolean; timeZone: string }):
   };
 }
 
-/** The same page in the other language: the query string is kept, only `lang` changes. */
+/**
+ * The same page in the other language: the query string is kept, only `lang` changes. An odd or malformed
+ * path (`//[`, `//host/x`) gets the home page in that language, never an error or a link off the site.
+ */
 function switchHref(originalUrl: string, lang: Language): string {
-  const url = new URL(originalUrl, 'http://x');
+  let url: URL;
+  try {
+    url = new URL(`http://x${originalUrl.startsWith('/') ? originalUrl : `/${originalUrl}`}`);
+  } catch {
+    return `/?lang=${lang}`;
+  }
+  if (url.host !== 'x' || url.pathname.startsWith('//') || url.pathname.startsWith('/\\')) return `/?lang=${lang}`;
   url.searchParams.set('lang', lang);
   return `${url.pathname}${url.search}`;
 }

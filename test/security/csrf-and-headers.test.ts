@@ -1,8 +1,29 @@
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, daysFromToday, GOOD_PASSWORD, signUp, signupFields, submit, type Agent } from '../helpers/client.js';
 import { insertOrder, staffWorld, type StaffWorld } from '../staff/helpers.js';
+
+
+/** Sends one request exactly as written (no client normalises the path) and returns the status and body. */
+async function rawRequest(app: (req: never, res: never) => void, head: string): Promise<{ status: number; text: string }> {
+  const server: Server = createServer(app as never);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks).toString('utf8'))).on('error', reject);
+      socket.write(`${head}\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    });
+    return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1]), text: raw.slice(raw.indexOf('\r\n\r\n') + 4) };
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
 
 describe('CSRF, origin and header protection (S14, S15, S18, logs)', () => {
   let t: TestApp;
@@ -45,6 +66,28 @@ describe('CSRF, origin and header protection (S14, S15, S18, logs)', () => {
     const agent = client(t.app);
     const res = await agent.post('/login').type('form').send({ email: 'a@example.ru', password: GOOD_PASSWORD });
     expect(res.status).to.equal(403);
+  });
+
+  it('when a refused post came to an odd path such as //evil.example/login, then the way back is a same-site path, never off-site', async () => {
+    for (const path of ['//evil.example/login', '/\\evil.example/login', '//evil.example/%2e%2e']) {
+      const res = await rawRequest(t.app as never, `POST ${path} HTTP/1.1\r\nSec-Fetch-Site: cross-site\r\nContent-Length: 0`);
+      expect(res.status, path).to.equal(403);
+      const href = /class="button" href="([^"]*)"/.exec(res.text)?.[1];
+      expect(href, path).to.be.a('string');
+      expect(href!.startsWith('/') && !href!.startsWith('//') && !href!.startsWith('/\\'), `${path} → ${href}`).to.equal(true);
+    }
+  });
+
+  it('when a request path is malformed or odd, then the app answers with its own 4xx page, never a 500', async () => {
+    const paths = ['//[', '/%', '/%E0%A4%A', '//evil.example/x', '/..%2f', '/%2e%2e/%2e%2e/etc/passwd', `/${'a'.repeat(10_000)}`, '//[?lang=en', '//evil.example/x?lang=en'];
+    for (const path of paths) {
+      const res = await rawRequest(t.app as never, `GET ${path} HTTP/1.1`);
+      expect(res.status, path.slice(0, 40)).to.be.within(400, 499);
+      expect(res.text, path.slice(0, 40)).to.include('<html').and.not.match(/at .*\.ts|TypeError/);
+      expect(res.text, path.slice(0, 40)).not.to.match(/href="\/\/|href="\/\\/);
+    }
+    const odd = await rawRequest(t.app as never, 'GET /login?lang=en&x=% HTTP/1.1');
+    expect(odd.status).to.equal(200);
   });
 
   it('sends no-store on auth forms and account pages, and the CSP without any script source', async () => {
