@@ -7,8 +7,9 @@ import type { Logger } from './logger.js';
 import { createAssets } from './middleware/assets.js';
 import { csrfProtection, sameOrigin } from './middleware/csrf.js';
 import { errorHandler, notFound } from './middleware/errors.js';
-import { language } from './middleware/language.js';
+import { language, rememberedLanguage } from './middleware/language.js';
 import { locals } from './middleware/locals.js';
+import { visitorPageCache } from './middleware/page-cache.js';
 import { createPassport, type AppPassport } from './middleware/passport.js';
 import { createRateLimits } from './middleware/rate-limits.js';
 import { requestLog } from './middleware/request-log.js';
@@ -128,6 +129,10 @@ export function createApp(deps: AppDeps) {
   app.use(securityHeaders({ production: config.production }));
   app.use(assets.handler());
   app.use(requestLog(logger));
+  // A visitor's form pages come from memory: no session, passport or database for them (S12, S14).
+  app.use(visitorPageCache({
+    paths: ['/', '/signup', '/login', '/forgot-password', '/forgot-password/sent'], sessionCookie: cookieName, languageOf: rememberedLanguage,
+  }).middleware);
   // amoCRM's webhooks: bracket-form bodies, larger than a person's form, kept raw for the record.
   app.use('/webhooks', express.urlencoded({
     extended: true, limit: '512kb', parameterLimit: 5000,
