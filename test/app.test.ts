@@ -121,7 +121,7 @@ describe('the site shell', () => {
         await request(app.app).get('/').expect(200);
         await proxy.cut();
         await request(app.app).get('/').expect(200); // a visitor's page kept in memory needs no database
-        const down = await request(app.app).get('/?lang=ru').expect(503);
+        const down = await request(app.app).get('/reset-password?token=abc').expect(503); // this one writes a session
         expect(down.text).to.include('Сервис временно недоступен');
         expect(down.headers['retry-after']).to.equal('30');
         await request(app.app).get('/healthz').expect(503);
