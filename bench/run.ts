@@ -358,7 +358,7 @@ async function main(): Promise<void> {
     // --anatomy: the app's GET /login built up layer by layer, in interleaved rounds of its own.
     let anatomyRows: (Row & { perRound: number[] })[] = [];
     if (args.anatomy) {
-      const steps = ['0 Nunjucks render', '1 + helmet headers', '2 + public/ assets handler', '3 + request log (pino-http)', '4 + body parser, session (read)', '5 + language, CSRF token → session row written'];
+      const steps = ['0 Nunjucks render', '1 + security headers', '2 + public/ assets handler', '3 + request log', '4 + body parser, session, language, origin check, CSRF, locals (rendered per request)', '5 steps 0–3 + visitor page cache (the app)'];
       const anatomy: Service[] = [];
       for (const [i] of steps.entries()) {
         anatomy.push(await startService(`anatomy-${i}`, [process.execPath, path.join(build, 'anatomy.js')],
