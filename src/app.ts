@@ -14,7 +14,7 @@ import { createPassport, type AppPassport } from './middleware/passport.js';
 import { createRateLimits } from './middleware/rate-limits.js';
 import { requestLog } from './middleware/request-log.js';
 import { securityHeaders } from './middleware/security-headers.js';
-import { saveBeforeRedirect, sessionLimits, sessions } from './middleware/session.js';
+import { saveBeforeRedirect, SessionUsers, sessionLimits, sessions } from './middleware/session.js';
 import { createRateCounterModel } from './models/rate-counter-model.js';
 import { createAccountService } from './services/account-service.js';
 import { createAuthService } from './services/auth-service.js';
@@ -98,7 +98,8 @@ export type Controllers = ReturnType<typeof createControllers>;
 export function createApp(deps: AppDeps) {
   const { config, db, logger } = deps;
   const services = createServices(deps);
-  const passport = createPassport(services.auth);
+  const sessionUsers = new SessionUsers();
+  const passport = createPassport(services.auth, sessionUsers);
   const cookieName = config.production ? '__Host-sid' : 'sid';
   const csrf = csrfProtection({ skip: isWebhook });
 
@@ -139,7 +140,7 @@ export function createApp(deps: AppDeps) {
     verify: (req, _res, buf) => { (req as typeof req & { rawBody?: Buffer }).rawBody = buf; },
   }));
   app.use(express.urlencoded({ extended: true, limit: '32kb', parameterLimit: 200 }));
-  app.use(sessions({ db, secrets: config.sessionSecrets, production: config.production }));
+  app.use(sessions({ db, secrets: config.sessionSecrets, production: config.production, users: sessionUsers }));
   app.use(passport.initialize());
   app.use(passport.session());
   app.use(sessionLimits);
