@@ -3,8 +3,7 @@ import type { Request, RequestHandler } from 'express';
 import session from 'express-session';
 import connectPgSimple from 'connect-pg-simple';
 import type { Knex } from 'knex';
-import { USER_COLUMNS, userFromRow, type UserRow } from '../models/user-model.js';
-import type { User } from '../models/user-model.js';
+import { USER_COLUMNS, userFromRow, type User, type UserRow } from '../models/user-model.js';
 
 export const VISITOR_TTL_MS = 2 * 3600_000;
 export const IDLE_MS = 24 * 3600_000;
