@@ -1,9 +1,11 @@
-// npm run bench [-- --duration 4 --rounds 5 --connections 10 --warmup 3 --anatomy --profile --node-options="…"]
+// npm run bench [-- --duration 4 --rounds 5 --connections 10 --warmup 3 --anatomy --profile --profile-page=/account
+//                   --node-options="…" --next-peer=<dir>]
 //
 // Throughput and latency of the main pages of the production build — one web process started with the command
 // line of deploy/systemd/flowers@.service, NODE_ENV=production, WORKER=off as in deploy/env.example — on real
-// PostgreSQL with the amoCRM simulator, beside two baselines measured in the same run: bare Express answering
-// "hello", and bare Express + Nunjucks rendering the same login template. The baselines and the GET pages are
+// PostgreSQL with the amoCRM simulator, beside three baselines measured in the same run: bare Express answering
+// "hello", bare Express + Nunjucks rendering the same login template, and the Next.js 15 peer of the design
+// document's stack (shared/peers/next-seed, copied to var/peers and built there when missing). The baselines and the GET pages are
 // measured in interleaved rounds (A B C A B C …) and reported as medians, so that a noisy neighbour on the machine
 // hits all of them alike. Also: GET /account latency while 10 logins run at once, the gzip weight of every page
 // with its stylesheet, and the process's memory after the load. --anatomy adds the app's GET /login built up layer
@@ -13,6 +15,7 @@
 // Database: BENCH_DATABASE_URL or TEST_DATABASE_URL (a server; a fresh database is created and dropped), else the
 // embedded PostgreSQL in var/bench-postgres. Results: printed, and written to var/bench/results.json.
 import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -34,7 +37,10 @@ const ROOT = findProjectRoot();
 const OUT = path.join(ROOT, 'var', 'bench');
 const PASSWORD = 'Tyulpany v marte 2026';
 const PROXY_HEADERS = { 'x-forwarded-proto': 'https' }; // as nginx sends them: the app sees HTTPS and sets its Secure cookie
-const TARGETS = { loginRatio: 0.55, loginP99Ms: 15, pageGzipBytes: 14 * 1024, rssBytes: 120 * 1024 * 1024 };
+const TARGETS = {
+  loginRatio: 1.0, loginNextRatio: 2.5, loginP99Ms: 10, accountRatio: 0.35, accountP99Ms: 25, webhookRatio: 0.5,
+  pageGzipBytes: 14 * 1024, rssRatio: 1.5,
+};
 
 const { values: args } = parseArgs({
   options: {
@@ -45,6 +51,8 @@ const { values: args } = parseArgs({
     anatomy: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     'node-options': { type: 'string', default: '' },
+    'next-peer': { type: 'string', default: '' },
+    'profile-page': { type: 'string', default: '/account' },
   },
 });
 const DURATION = Number(args.duration);
@@ -57,9 +65,9 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 
 type Service = { name: string; url: string; pid: number; stop: () => Promise<number | null> };
 
-async function startService(name: string, argv: string[], env: Record<string, string>, port: number, readyPath: string): Promise<Service> {
+async function startService(name: string, argv: string[], env: Record<string, string>, port: number, readyPath: string, cwd = ROOT): Promise<Service> {
   const log = createWriteStream(path.join(OUT, `${name}.log`));
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -144,6 +152,31 @@ async function sessionPool(app: string, size: number, page: string): Promise<{ c
   return pool;
 }
 
+/**
+ * The Next.js peer, built once in var/peers/next-seed from a copy of shared/peers/next-seed (found beside the
+ * project or one level up; --next-peer=<dir> names it). Returns the directory to start `next start` in.
+ */
+function nextPeer(): string {
+  const source = [args['next-peer'], path.join(ROOT, '..', 'shared', 'peers', 'next-seed'), path.join(ROOT, '..', '..', 'shared', 'peers', 'next-seed')]
+    .filter(Boolean).find((dir) => existsSync(path.join(dir, 'package.json')));
+  const dir = path.join(ROOT, 'var', 'peers', 'next-seed');
+  if (!existsSync(path.join(dir, 'package.json'))) {
+    if (!source) throw new Error('the Next.js peer (shared/peers/next-seed) was not found: name it with --next-peer=<dir>');
+    say(`copying the Next.js peer from ${source}…`);
+    cpSync(source, dir, { recursive: true, filter: (p) => !/\/(node_modules|\.next)(\/|$)/.test(p) });
+  }
+  const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' };
+  if (!existsSync(path.join(dir, 'node_modules', 'next'))) {
+    say('installing the Next.js peer (npm ci)…');
+    execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: dir, stdio: 'inherit', env });
+  }
+  if (!existsSync(path.join(dir, '.next', 'BUILD_ID'))) {
+    say('building the Next.js peer (next build, about a minute)…');
+    execFileSync(process.execPath, [path.join(dir, 'node_modules', 'next', 'dist', 'bin', 'next'), 'build'], { cwd: dir, stdio: 'inherit', env });
+  }
+  return dir;
+}
+
 const randomIp = () => `10.${(Math.random() * 256) | 0}.${(Math.random() * 256) | 0}.${1 + ((Math.random() * 254) | 0)}`;
 
 async function main(): Promise<void> {
@@ -151,6 +184,7 @@ async function main(): Promise<void> {
   say('building the production build and the baselines (tsc)…');
   execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'bench/tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+  const nextDir = nextPeer();
 
   // The database: a server's fresh database, or the embedded PostgreSQL.
   let embedded: EmbeddedPostgres | undefined;
@@ -195,6 +229,10 @@ async function main(): Promise<void> {
     services.push(hello);
     const njk = await startService('baseline-nunjucks', [process.execPath, path.join(build, 'nunjucks.js')], { NODE_ENV: 'production' }, await freePort(), '/login');
     services.push(njk);
+    const nextPort = await freePort();
+    const next = await startService('baseline-next', [process.execPath, path.join(nextDir, 'node_modules', 'next', 'dist', 'bin', 'next'), 'start', '-H', '127.0.0.1', '-p', String(nextPort)],
+      { NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1' }, nextPort, '/login', nextDir);
+    services.push(next);
 
     // A customer for the logged-in pages.
     const customer = new Browser({ headers: { ...PROXY_HEADERS, 'x-forwarded-for': randomIp() } });
@@ -211,17 +249,27 @@ async function main(): Promise<void> {
     if (sizeRatio < 0.95 || sizeRatio > 1.05) throw new Error(`the Nunjucks baseline renders ${baselineHtml.length} bytes, the app ${loginHtml.length}: not the same page`);
 
     const rows: Row[] = [];
-    const returning = await sessionPool(app.url, 1, '/login');
+    // A visitor holding a session (here from a reset link moved out of the URL): the full path, not the memory.
+    const holder = new Browser({ headers: PROXY_HEADERS });
+    await holder.get(`${app.url}/reset-password?token=bench`);
+    if (!holder.cookieHeader()) throw new Error('the reset link gave the visitor no session');
     say(`\nGET pages and baselines: ${ROUNDS} interleaved rounds of ${DURATION} s, ${CONNECTIONS} connections, after ${WARMUP} s warm-up each`);
     const roundRows = await measureRounds([
       { name: 'bare Express: GET / "hello"', options: { url: hello.url }, expected: [200] },
       { name: 'bare Express + Nunjucks: GET /login', options: { url: `${njk.url}/login` }, expected: [200] },
-      { name: 'GET /login (new visitor: session row written)', options: { url: `${app.url}/login`, headers: PROXY_HEADERS }, expected: [200] },
-      { name: 'GET /login (returning visitor: session read)', options: { url: `${app.url}/login`, headers: { ...PROXY_HEADERS, cookie: returning[0]!.cookie } }, expected: [200] },
+      { name: 'Next.js 15: GET /login (static)', options: { url: `${next.url}/login` }, expected: [200] },
+      { name: 'Next.js 15: GET /login-dynamic', options: { url: `${next.url}/login-dynamic` }, expected: [200] },
+      { name: 'GET /login (visitor: from memory)', options: { url: `${app.url}/login`, headers: PROXY_HEADERS }, expected: [200] },
+      { name: 'GET / (visitor: from memory)', options: { url: `${app.url}/`, headers: PROXY_HEADERS }, expected: [200] },
+      { name: 'GET /login (visitor holding a session: full path)', options: { url: `${app.url}/login`, headers: { ...PROXY_HEADERS, cookie: holder.cookieHeader() } }, expected: [200] },
       { name: 'GET /account (logged in)', options: { url: `${app.url}/account`, headers: { ...PROXY_HEADERS, cookie } }, expected: [200] },
     ]);
     rows.push(...roundRows);
-    const loginRatios = roundRows[2]!.perRound.map((rps, i) => rps / roundRows[1]!.perRound[i]!);
+    const perRound = (name: string) => roundRows.find((r) => r.name.startsWith(name))!.perRound;
+    const ratios = (page: string, base: string) => perRound(page).map((rps, i) => rps / perRound(base)[i]!);
+    const loginRatios = ratios('GET /login (visitor', 'bare Express + Nunjucks');
+    const loginNextRatios = ratios('GET /login (visitor', 'Next.js 15: GET /login (static)');
+    const accountRatios = ratios('GET /account', 'bare Express + Nunjucks');
 
     say(`\nPOST and mixed scenarios: ${DURATION} s each after ${WARMUP} s warm-up`);
     // Successful logins: one fresh session (cookie + token) per request, as each login renews the session id.
@@ -289,7 +337,7 @@ async function main(): Promise<void> {
     }
 
     // Memory after the load, then page weights (gzip as nginx sends them).
-    const mem = { app: memory(app.pid), hello: memory(hello.pid), nunjucks: memory(njk.pid) };
+    const mem = { app: memory(app.pid), hello: memory(hello.pid), nunjucks: memory(njk.pid), next: memory(next.pid) };
     const level = Number(/gzip_comp_level (\d+);/.exec(readFileSync(path.join(ROOT, 'deploy', 'nginx', 'flowers.conf'), 'utf8'))?.[1] ?? 6);
     const cssPath = /<link rel="stylesheet" href="([^"]+)"/.exec(loginHtml)![1]!;
     const css = (await httpRequest(`${app.url}${cssPath}`)).body;
@@ -310,7 +358,7 @@ async function main(): Promise<void> {
     // --anatomy: the app's GET /login built up layer by layer, in interleaved rounds of its own.
     let anatomyRows: (Row & { perRound: number[] })[] = [];
     if (args.anatomy) {
-      const steps = ['0 Nunjucks render', '1 + helmet headers', '2 + public/ assets handler', '3 + request log (pino-http)', '4 + body parser, session (read)', '5 + language, CSRF token → session row written'];
+      const steps = ['0 Nunjucks render', '1 + security headers', '2 + public/ assets handler', '3 + request log', '4 + body parser, session, language, origin check, CSRF, locals (rendered per request)', '5 steps 0–3 + visitor page cache (the app)'];
       const anatomy: Service[] = [];
       for (const [i] of steps.entries()) {
         anatomy.push(await startService(`anatomy-${i}`, [process.execPath, path.join(build, 'anatomy.js')],
@@ -322,14 +370,15 @@ async function main(): Promise<void> {
       for (const a of anatomy) await a.stop();
     }
 
-    // --profile: a second app process, profiled while it serves GET /login to new visitors.
+    // --profile: a second app process, profiled while it serves one page (--profile-page, GET /account logged in by default).
     let profileSummary = '';
     if (args.profile) {
       const port = await freePort();
       const unitArgs = unitCommand('flowers@.service', port);
       const at = unitArgs.findIndex((a) => a === process.execPath || a.endsWith('/node'));
       const profiled = await startService('app-profiled', [...unitArgs.slice(0, at + 1), '--cpu-prof', `--cpu-prof-dir=${profileDir}`, ...unitArgs.slice(at + 1)], appEnv, port, '/healthz');
-      await measure('GET /login (new visitor), profiled', { url: `${profiled.url}/login`, headers: PROXY_HEADERS }, [200]);
+      const profileCookie: Record<string, string> = args['profile-page'].startsWith('/account') ? { cookie } : {};
+      await measure(`GET ${args['profile-page']}, profiled`, { url: `${profiled.url}${args['profile-page']}`, headers: { ...PROXY_HEADERS, ...profileCookie } }, [200]);
       await profiled.stop();
       const newest = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1)!;
       profileSummary = summarise(path.join(profileDir, newest));
@@ -339,33 +388,48 @@ async function main(): Promise<void> {
     const byName = (prefix: string) => rows.find((r) => r.name.startsWith(prefix))!;
     const helloRow = byName('bare Express: GET /');
     const njkRow = byName('bare Express + Nunjucks');
-    const loginRow = byName('GET /login (new visitor');
+    const loginRow = byName('GET /login (visitor: from memory');
+    const nextRow = byName('Next.js 15: GET /login (static)');
+    const accountRow = byName('GET /account (logged in)');
+    const webhookRow = byName('POST /webhooks/amocrm');
     const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GB RAM, ${os.type()} ${os.release()}, Node ${process.version}, PostgreSQL ${pgVersion}`;
     say(`\n${new Date().toISOString()} — ${machine}`);
     say(`${CONNECTIONS} connections (unless noted); GET rows: median of ${ROUNDS} interleaved rounds of ${DURATION} s; others: one run of ${DURATION} s; autocannon shares the CPU with the servers\n`);
-    say('| scenario | req/s | p50 ms | p99 ms | ÷ hello | ÷ Nunjucks | statuses |');
-    say('|---|---:|---:|---:|---:|---:|---|');
+    say('| scenario | req/s | p50 ms | p99 ms | ÷ hello | ÷ Nunjucks | ÷ Next.js /login | statuses |');
+    say('|---|---:|---:|---:|---:|---:|---:|---|');
     for (const r of [...rows, ...anatomyRows]) {
       const ratio = (base: Row) => (r.rps && base.rps ? (r.rps / base.rps).toFixed(3) : '—');
       const statuses = r.note ?? `${Object.entries(r.statuses).map(([c, k]) => `${c}×${k}`).join(' ')}${r.errors ? ` errors×${r.errors}` : ''}`;
-      say(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${ratio(helloRow)} | ${ratio(njkRow)} | ${statuses} |`);
+      say(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${ratio(helloRow)} | ${ratio(njkRow)} | ${ratio(nextRow)} | ${statuses} |`);
     }
     say(`\nMemory after the load (RSS / peak): app ${(mem.app.rss / 2 ** 20).toFixed(1)} MB / ${(mem.app.peak / 2 ** 20).toFixed(1)} MB; ` +
-      `hello ${(mem.hello.rss / 2 ** 20).toFixed(1)} MB; Nunjucks ${(mem.nunjucks.rss / 2 ** 20).toFixed(1)} MB`);
+      `hello ${(mem.hello.rss / 2 ** 20).toFixed(1)} MB; Nunjucks ${(mem.nunjucks.rss / 2 ** 20).toFixed(1)} MB; Next.js ${(mem.next.rss / 2 ** 20).toFixed(1)} MB`);
     say(`\nPage weight, gzip level ${level} as nginx sends it, stylesheet ${css.length} B → ${cssGzip} B:`);
     say('| page | status | HTML B | HTML gzip B | + CSS gzip B |');
     say('|---|---:|---:|---:|---:|');
     for (const w of weights) say(`| ${w.page} | ${w.status} | ${w.html} | ${w.gzip} | ${w.total} |`);
 
     const loginRatio = median(loginRatios);
-    say(`\nGET /login ÷ Nunjucks baseline per round: ${loginRatios.map((r) => r.toFixed(3)).join(', ')} (median ${loginRatio.toFixed(3)})`);
+    const loginNextRatio = median(loginNextRatios);
+    const accountRatio = median(accountRatios);
+    const webhookRatio = webhookRow.rps / njkRow.rps;
+    const rssRatio = mem.app.rss / mem.nunjucks.rss;
+    const perRoundLine = (label: string, xs: number[]) => say(`${label} per round: ${xs.map((r) => r.toFixed(3)).join(', ')} (median ${median(xs).toFixed(3)})`);
+    say('');
+    perRoundLine('GET /login ÷ Nunjucks baseline', loginRatios);
+    perRoundLine('GET /login ÷ Next.js static /login', loginNextRatios);
+    perRoundLine('GET /account ÷ Nunjucks baseline', accountRatios);
     if (profileSummary) say(`\n${profileSummary}`);
     const heaviest = weights.reduce((a, b) => (b.total > a.total ? b : a));
     const targets = [
       [`GET /login ≥ ${TARGETS.loginRatio} × Nunjucks baseline`, loginRatio >= TARGETS.loginRatio, `${loginRatio.toFixed(3)}`],
+      [`GET /login ≥ ${TARGETS.loginNextRatio} × Next.js static /login`, loginNextRatio >= TARGETS.loginNextRatio, `${loginNextRatio.toFixed(3)}`],
       [`GET /login p99 ≤ ${TARGETS.loginP99Ms} ms at ${CONNECTIONS} connections`, loginRow.p99 <= TARGETS.loginP99Ms, `${loginRow.p99} ms`],
+      [`GET /account ≥ ${TARGETS.accountRatio} × Nunjucks baseline`, accountRatio >= TARGETS.accountRatio, `${accountRatio.toFixed(3)}`],
+      [`GET /account p99 ≤ ${TARGETS.accountP99Ms} ms`, accountRow.p99 <= TARGETS.accountP99Ms, `${accountRow.p99} ms`],
+      [`webhook POST ≥ ${TARGETS.webhookRatio} × Nunjucks baseline`, webhookRatio >= TARGETS.webhookRatio, `${webhookRatio.toFixed(3)}`],
       ['every page ≤ 14 KB gzip with its stylesheet', heaviest.total <= TARGETS.pageGzipBytes, `heaviest ${heaviest.page} ${heaviest.total} B`],
-      ['RSS of one process ≤ 120 MB after the load', mem.app.rss <= TARGETS.rssBytes, `${(mem.app.rss / 2 ** 20).toFixed(1)} MB`],
+      [`RSS after the load ≤ ${TARGETS.rssRatio} × the Nunjucks baseline's`, rssRatio <= TARGETS.rssRatio, `${rssRatio.toFixed(2)} (${(mem.app.rss / 2 ** 20).toFixed(1)} MB ÷ ${(mem.nunjucks.rss / 2 ** 20).toFixed(1)} MB)`],
       ['no failed request in any scenario', rows.every((r) => r.errors === 0 && r.unexpected === 0), rows.filter((r) => r.errors || r.unexpected).map((r) => r.name).join(', ') || 'none'],
     ] as const;
     say('\nTargets:');
@@ -373,7 +437,7 @@ async function main(): Promise<void> {
 
     writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify({
       at: new Date().toISOString(), machine, connections: CONNECTIONS, duration: DURATION, rounds: ROUNDS, warmup: WARMUP, appCommand: appCommand.join(' '),
-      rows, anatomy: anatomyRows, loginRatios, memory: mem, weights, cssGzip, gzipLevel: level, targets, profile: profileSummary,
+      rows, anatomy: anatomyRows, loginRatios, loginNextRatios, accountRatios, memory: mem, weights, cssGzip, gzipLevel: level, targets, profile: profileSummary,
     }, null, 2)}\n`);
     say(`\nresults: ${path.relative(ROOT, path.join(OUT, 'results.json'))}; logs: ${path.relative(ROOT, OUT)}/*.log`);
   } finally {

@@ -7,13 +7,14 @@ import type { Logger } from './logger.js';
 import { createAssets } from './middleware/assets.js';
 import { csrfProtection, sameOrigin } from './middleware/csrf.js';
 import { errorHandler, notFound } from './middleware/errors.js';
-import { language } from './middleware/language.js';
+import { language, rememberedLanguage } from './middleware/language.js';
 import { locals } from './middleware/locals.js';
+import { visitorPageCache } from './middleware/page-cache.js';
 import { createPassport, type AppPassport } from './middleware/passport.js';
 import { createRateLimits } from './middleware/rate-limits.js';
 import { requestLog } from './middleware/request-log.js';
 import { securityHeaders } from './middleware/security-headers.js';
-import { saveBeforeRedirect, sessionLimits, sessions } from './middleware/session.js';
+import { saveBeforeRedirect, SessionUsers, sessionLimits, sessions } from './middleware/session.js';
 import { createRateCounterModel } from './models/rate-counter-model.js';
 import { createAccountService } from './services/account-service.js';
 import { createAuthService } from './services/auth-service.js';
@@ -97,7 +98,8 @@ export type Controllers = ReturnType<typeof createControllers>;
 export function createApp(deps: AppDeps) {
   const { config, db, logger } = deps;
   const services = createServices(deps);
-  const passport = createPassport(services.auth);
+  const sessionUsers = new SessionUsers();
+  const passport = createPassport(services.auth, sessionUsers);
   const cookieName = config.production ? '__Host-sid' : 'sid';
   const csrf = csrfProtection({ skip: isWebhook });
 
@@ -133,13 +135,17 @@ export function createApp(deps: AppDeps) {
   app.use(securityHeaders({ production: config.production }));
   app.use(assets.handler());
   app.use(requestLog(logger));
+  // A visitor's form pages come from memory: no session, passport or database for them (S12, S14).
+  app.use(visitorPageCache({
+    paths: ['/', '/signup', '/login', '/forgot-password', '/forgot-password/sent'], sessionCookie: cookieName, languageOf: rememberedLanguage,
+  }).middleware);
   // amoCRM's webhooks: bracket-form bodies, larger than a person's form, kept raw for the record.
   app.use('/webhooks', express.urlencoded({
     extended: true, limit: '512kb', parameterLimit: 5000,
     verify: (req, _res, buf) => { (req as typeof req & { rawBody?: Buffer }).rawBody = buf; },
   }));
   app.use(express.urlencoded({ extended: true, limit: '32kb', parameterLimit: 200 }));
-  app.use(sessions({ db, secrets: config.sessionSecrets, production: config.production }));
+  app.use(sessions({ db, secrets: config.sessionSecrets, production: config.production, users: sessionUsers }));
   app.use(passport.initialize());
   app.use(passport.session());
   app.use(sessionLimits);

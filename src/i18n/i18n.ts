@@ -47,14 +47,24 @@ export function formatDate(isoDate: string, language: Language = 'ru'): string {
   return `${part('day')} ${part('month')} ${part('year')}`;
 }
 
+// Building an Intl.DateTimeFormat costs far more than using one: one of each per time zone, made once.
+const dayFormats = new Map<string, Intl.DateTimeFormat>();
+const timeFormats = new Map<string, Intl.DateTimeFormat>();
+function dayFormat(timeZone: string): Intl.DateTimeFormat {
+  let f = dayFormats.get(timeZone);
+  if (!f) dayFormats.set(timeZone, (f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })));
+  return f;
+}
+
 /** A moment → "8 октября 2025, 14:05" in the given time zone. */
 export function formatDateTime(moment: Date, timeZone: string, language: Language = 'ru'): string {
-  const date = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(moment);
-  const time = new Intl.DateTimeFormat('ru-RU', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(moment);
-  return `${formatDate(date, language)}, ${time}`;
+  const date = dayFormat(timeZone).format(moment);
+  let times = timeFormats.get(timeZone);
+  if (!times) timeFormats.set(timeZone, (times = new Intl.DateTimeFormat('ru-RU', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })));
+  return `${formatDate(date, language)}, ${times.format(moment)}`;
 }
 
 /** Today's calendar date in the given time zone, as 'YYYY-MM-DD'. */
 export function todayIn(timeZone: string, now: Date = new Date()): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+  return dayFormat(timeZone).format(now);
 }

@@ -1,13 +1,22 @@
-// CSRF protection (SECURITY S14): a synchroniser token kept in the session and read only from the `_csrf`
-// body field (csrf-sync, which replaces the archived csurf), plus a Fetch-Metadata / Origin check on every
-// state-changing request. A refusal is a friendly 403 page, never a stack trace.
+// CSRF protection (SECURITY S14, revised): every state-changing request passes the cross-origin check of Go
+// 1.25's net/http.CrossOriginProtection (Fetch Metadata, else Origin against APP_URL). The forms used before
+// login rely on that check alone and carry no token, so a visitor's page view needs no session; every form of a
+// logged-in session also carries a synchroniser token kept in the session and read only from the `_csrf` body
+// field (csrf-sync, which replaces the archived csurf). A refusal is a friendly 403 page, never a stack trace.
 import type { RequestHandler } from 'express';
 import { csrfSync } from 'csrf-sync';
 import { CsrfError } from './errors.js';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** Refuses a cross-site POST by the browser's own account of where it came from. */
+/** The forms a visitor posts before login (S14): no token, the cross-origin check alone. */
+export const VISITOR_FORMS: ReadonlySet<string> = new Set(['/signup', '/login', '/forgot-password', '/reset-password']);
+
+/**
+ * Refuses a cross-site POST by the browser's own account of where it came from: Sec-Fetch-Site same-origin or
+ * none passes, any other value is refused; without it a present Origin must be the app's; neither header passes
+ * (a non-browser client, or a browser from before 2020).
+ */
 export function sameOrigin(appOrigin: string, options: { skip: (path: string) => boolean }): RequestHandler {
   return (req, _res, next) => {
     if (SAFE.has(req.method) || options.skip(req.path)) return next();
@@ -27,7 +36,7 @@ export function csrfProtection(options: { skip: (path: string) => boolean }) {
     storeTokenInState: (req, token) => {
       req.session.csrfToken = token;
     },
-    skipCsrfProtection: (req) => options.skip(req.path),
+    skipCsrfProtection: (req) => options.skip(req.path) || VISITOR_FORMS.has(req.path),
   });
   const protect: RequestHandler = (req, res, next) => {
     csrfSynchronisedProtection(req, res, (error?: unknown) => (error ? next(new CsrfError('token')) : next()));

@@ -9,6 +9,12 @@ function cookieLanguage(header: string | undefined): string | undefined {
   return header?.split(';').map((c) => c.trim().split('=')).find(([name]) => name === 'lang')?.[1];
 }
 
+/** The language of a request without ?lang=: the `lang` cookie, then Accept-Language; Russian by default. */
+export function rememberedLanguage(req: Request): Language {
+  const remembered = cookieLanguage(req.headers.cookie);
+  return isLanguage(remembered) ? remembered : req.acceptsLanguages('ru', 'en') === 'en' ? 'en' : 'ru';
+}
+
 export function language(options: { secureCookies: boolean; timeZone: string }): RequestHandler {
   return (req, res, next) => {
     const asked = req.query.lang;
@@ -17,8 +23,7 @@ export function language(options: { secureCookies: boolean; timeZone: string }):
       lang = asked;
       res.cookie('lang', lang, { maxAge: YEAR_MS, httpOnly: true, sameSite: 'lax', secure: options.secureCookies, path: '/' });
     } else {
-      const remembered = cookieLanguage(req.headers.cookie);
-      lang = isLanguage(remembered) ? remembered : req.acceptsLanguages('ru', 'en') === 'en' ? 'en' : 'ru';
+      lang = rememberedLanguage(req);
     }
     res.vary('Accept-Language').vary('Cookie');
     setLanguageLocals(req, res, lang, options.timeZone);

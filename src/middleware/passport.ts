@@ -5,6 +5,7 @@ import { Strategy as LocalStrategy } from 'passport-local';
 import type { User as AppUser } from '../models/user-model.js';
 import type { AuthResult, AuthService } from '../services/auth-service.js';
 import { requestMeta } from './request-meta.js';
+import type { SessionUsers } from './session.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -15,7 +16,7 @@ declare global {
 
 type SessionRef = { id: number; v: number };
 
-export function createPassport(auth: AuthService) {
+export function createPassport(auth: AuthService, sessionUsers?: SessionUsers) {
   const passport = new Passport();
   passport.use(new LocalStrategy({ usernameField: 'email', passwordField: 'password', passReqToCallback: true, session: true },
     (req, email, password, done) => {
@@ -25,8 +26,11 @@ export function createPassport(auth: AuthService) {
       );
     }));
   passport.serializeUser<SessionRef>((user, done) => done(null, { id: user.id, v: user.authVersion }));
-  passport.deserializeUser<SessionRef>((ref, done) => {
+  passport.deserializeUser<SessionRef, Request>((req, ref, done) => {
     if (!ref || typeof ref.id !== 'number') return done(null, false);
+    // The row read with the session (src/middleware/session.ts) when there is one; the same auth_version check (S10).
+    const read = sessionUsers?.take(req.sessionID);
+    if (read && read.id === ref.id) return done(null, read.authVersion === ref.v ? read : false);
     auth.sessionUser(ref.id, ref.v).then((user) => done(null, user ?? false), done);
   });
   return passport;

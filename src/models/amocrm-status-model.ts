@@ -2,16 +2,36 @@ import type { Knex } from 'knex';
 
 export type Stage = { statusId: number; pipelineId: number; name: string; pipelineName: string };
 
+// Stage names are read by every account and order page but change only when the pipelines are read again from
+// amoCRM: each process keeps them for a minute per database, forgets them when it replaces them itself, and asks
+// the database for a stage it does not know yet.
+const NAMES_TTL_MS = 60_000;
+const kept = new WeakMap<object, { until: number; names: Promise<Map<number, string>> }>();
+
 /** amoCRM pipeline stages as last read (to show a lead's stage by name). */
 export function createAmocrmStatusModel(db: Knex | Knex.Transaction) {
+  const allNames = (): Promise<Map<number, string>> => {
+    const hit = kept.get(db);
+    if (hit && hit.until > Date.now()) return hit.names;
+    const names = db('amocrm_statuses').select('status_id', 'name')
+      .then((rows: { status_id: number | string; name: string }[]) => new Map(rows.map((r) => [Number(r.status_id), r.name])));
+    kept.set(db, { until: Date.now() + NAMES_TTL_MS, names });
+    names.catch(() => kept.delete(db));
+    return names;
+  };
   return {
     async replaceAll(stages: Stage[]): Promise<void> {
       await db.transaction(async (trx) => {
         await trx('amocrm_statuses').delete();
         if (stages.length) await trx('amocrm_statuses').insert(stages.map((s) => ({ status_id: s.statusId, pipeline_id: s.pipelineId, name: s.name, pipeline_name: s.pipelineName })));
       });
+      kept.delete(db);
     },
     async name(statusId: number): Promise<string | null> {
+      if (!db.isTransaction) {
+        const known = (await allNames()).get(statusId);
+        if (known !== undefined) return known;
+      }
       const row = await db('amocrm_statuses').where({ status_id: statusId }).first('name');
       return row?.name ?? null;
     },

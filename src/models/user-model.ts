@@ -53,6 +53,9 @@ function toUser(row: UserRow): User {
   };
 }
 
+/** The columns and mapping of a user row, for a query that joins `users` (the session store's read). */
+export { COLUMNS as USER_COLUMNS, toUser as userFromRow, type UserRow };
+
 export type NewUser = Preferences & {
   email: string;
   passwordHash: string;

@@ -1,11 +1,10 @@
 // What a customer sees of their account, and the preferences they change.
 import type { Knex } from 'knex';
 import { todayIn, type Language } from '../i18n/i18n.js';
+import { createAccountDashboardModel } from '../models/account-dashboard-model.js';
 import { createAmocrmStatusModel } from '../models/amocrm-status-model.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
-import { createCrmLinkModel } from '../models/crm-link-model.js';
-import { createOrderModel } from '../models/order-model.js';
-import { createUserModel, type Preferences } from '../models/user-model.js';
+import { createUserModel, type Preferences, type User } from '../models/user-model.js';
 import { categoryName } from './catalog-service.js';
 import { upcomingDeliveries } from './schedule.js';
 
@@ -16,35 +15,40 @@ export function createAccountService({ db, appUrl, timeZone, onPreferencesChange
 }) {
   const users = createUserModel(db);
   const categories = createBouquetCategoryModel(db);
+  const dashboardRows = createAccountDashboardModel(db);
   return {
-    /** The dashboard, from the local database only (amoCRM is never called while rendering). */
-    async dashboard(userId: number, language: Language) {
-      const user = await users.findById(userId);
-      if (!user) throw new Error(`no user ${userId}`);
-      const all = await categories.list();
+    /**
+     * The dashboard, from the local database only (amoCRM is never called while rendering), in one round trip
+     * beside the user row the request already holds (categories and stage names come from the process's cache).
+     */
+    async dashboard(userId: number, language: Language, loaded?: User) {
+      const today = todayIn(timeZone);
+      const [user, rows, all] = await Promise.all([
+        loaded && loaded.id === userId ? loaded : users.findById(userId),
+        dashboardRows.forUser(userId, today, UPCOMING, 10),
+        categories.list(),
+      ]);
+      if (!user || !rows) throw new Error(`no user ${userId}`);
       const nameOf = (code: string | null) => {
         const c = all.find((x) => x.code === code);
         return c ? categoryName(c, language) : code ?? '';
       };
-      const today = todayIn(timeZone);
-      const orders = createOrderModel(db);
       const subscription = user.deliveryDate && user.interval
         ? upcomingDeliveries(user.deliveryDate, user.interval, today, UPCOMING).map((date) => ({ date, bouquet: nameOf(user.bouquet), address: user.address ?? '', order: null as number | null }))
         : [];
-      const ordered = (await orders.upcomingForUser(userId, today, UPCOMING)).map((o) => ({ date: o.deliveryDate, bouquet: nameOf(o.bouquet), address: o.address, order: o.id as number | null }));
-      const link = await createCrmLinkModel(db).get(userId);
+      const ordered = rows.upcoming.map((o) => ({ date: o.deliveryDate, bouquet: nameOf(o.bouquet), address: o.address, order: o.id as number | null }));
       return {
         email: user.email,
         accountSumKopecks: user.accountSumKopecks ?? 0,
         referralLink: `${appUrl}/${user.referralId}`,
-        referredCount: await users.countReferred(user.id),
+        referredCount: rows.referredCount,
         upcoming: [...subscription, ...ordered].sort((a, b) => a.date.localeCompare(b.date) || (a.order ?? 0) - (b.order ?? 0)).slice(0, UPCOMING),
         crm: {
-          inCrm: link?.leadId !== null && link?.leadId !== undefined,
-          stage: link?.statusId ? await createAmocrmStatusModel(db).name(link.statusId) : null,
-          syncedAt: link?.syncedAt ?? null,
+          inCrm: rows.leadId !== null,
+          stage: rows.statusId ? await createAmocrmStatusModel(db).name(rows.statusId) : null,
+          syncedAt: rows.syncedAt,
         },
-        orders: (await orders.listForUser(userId, 10)).map((o) => ({ id: o.id, date: o.deliveryDate, bouquet: nameOf(o.bouquet), status: o.status, priceKopecks: o.priceKopecks })),
+        orders: rows.recent.map((o) => ({ id: o.id, date: o.deliveryDate, bouquet: nameOf(o.bouquet), status: o.status, priceKopecks: o.priceKopecks })),
         preferences: {
           bouquet: nameOf(user.bouquet), address: user.address, deliveryDate: user.deliveryDate, interval: user.interval, wishes: user.wishes,
         },

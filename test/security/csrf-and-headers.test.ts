@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, csrfFrom, daysFromToday, GOOD_PASSWORD, signUp, signupFields, submit, type Agent } from '../helpers/client.js';
+import { client, csrfFrom, daysFromToday, sessionCookie, signUp, signupFields, submit, type Agent } from '../helpers/client.js';
 import { insertOrder, staffWorld, type StaffWorld } from '../staff/helpers.js';
 
 
@@ -32,40 +32,112 @@ describe('CSRF, origin and header protection (S14, S15, S18, logs)', () => {
 
   const count = async () => Number((await t.db('users').count('* as n').first())!.n);
 
-  it('when a form is posted without a token, with a wrong one, or with the token only in the query string, then 403 with a friendly page and nothing changes', async () => {
-    const before = await count();
+  const sessionRows = async () => Number((await t.db('session').count('* as n').first())!.n);
+
+  it('when a logged-in form is posted without its token, with a wrong one, or with the token only in the query string, then 403 with a friendly page and nothing changes', async () => {
     const agent = client(t.app);
-    const page = await agent.get('/signup');
+    const { email } = await signUp(agent);
+    const row = () => t.db('users').whereRaw('lower(email) = ?', [email]).first('address', 'wishes', 'bouquet');
+    const before = await row();
+    const page = await agent.get('/account/preferences').expect(200);
     const token = csrfFrom(page.text);
-    const fields = signupFields();
-    const none = await agent.post('/signup').type('form').send(fields);
+    expect(token).to.match(/^[\w-]{20,}$/);
+    const fields = { bouquet: 'luxe', address: 'ул. Подделанная, 1', deliveryDate: daysFromToday(9), interval: 'monthly', wishes: 'чужие' };
+    const none = await agent.post('/account/preferences').type('form').send(fields);
     expect(none.status).to.equal(403);
-    expect(none.text).to.include('Форма устарела').and.include('href="/signup"');
+    expect(none.text).to.include('Форма устарела').and.include('href="/account/preferences"');
     expect(none.text).not.to.match(/Error|at .*\.ts/);
-    expect((await agent.post('/signup').type('form').send({ ...fields, _csrf: `${token.slice(0, -2)}00` })).status).to.equal(403);
-    expect((await agent.post(`/signup?_csrf=${token}`).type('form').send(fields)).status).to.equal(403);
-    expect((await client(t.app).post('/signup').type('form').send({ ...fields, _csrf: token })).status).to.equal(403); // another session's token
-    expect(await count()).to.equal(before);
-    const ok = await agent.post('/signup').type('form').send({ ...fields, _csrf: token });
-    expect(ok.status).to.equal(303);
+    expect((await agent.post('/account/preferences').type('form').send({ ...fields, _csrf: `${token.slice(0, -2)}00` })).status).to.equal(403);
+    expect((await agent.post('/account/preferences').type('form').send({ ...fields, _csrf: '' })).status).to.equal(403);
+    expect((await agent.post(`/account/preferences?_csrf=${token}`).type('form').send(fields)).status).to.equal(403);
+    const other = client(t.app);
+    await signUp(other);
+    const otherToken = csrfFrom((await other.get('/account/preferences')).text);
+    expect((await agent.post('/account/preferences').type('form').send({ ...fields, _csrf: otherToken })).status).to.equal(403); // another session's token
+    expect(await row()).to.deep.equal(before);
+    expect((await agent.post('/account/preferences').type('form').send({ ...fields, _csrf: token })).status).to.equal(303);
+    expect((await row())!.address).to.equal('ул. Подделанная, 1');
   });
 
-  it('when the browser says the post comes from another site, or the Origin is foreign, then 403 even with a valid token', async () => {
+  it('the forms used before login carry no token, and a post with neither Sec-Fetch-Site nor Origin (a non-browser client) passes the check', async () => {
+    for (const path of ['/signup', '/login', '/forgot-password']) {
+      const page = await client(t.app).get(path).expect(200);
+      expect(page.text, path).to.include('<form method="post"').and.not.include('name="_csrf"');
+    }
     const before = await count();
-    const agent = client(t.app);
-    const page = await agent.get('/signup');
-    const send = (headers: Record<string, string>) => agent.post('/signup').set(headers).type('form').send({ ...signupFields(), _csrf: csrfFrom(page.text) });
-    expect((await send({ 'Sec-Fetch-Site': 'cross-site' })).status).to.equal(403);
-    expect((await send({ 'Sec-Fetch-Site': 'same-site' })).status).to.equal(403);
-    expect((await send({ Origin: 'https://evil.example' })).status).to.equal(403);
+    const res = await client(t.app).post('/signup').type('form').send(signupFields());
+    expect(res.status).to.equal(303);
+    expect(await count()).to.equal(before + 1);
+  });
+
+  it('when the browser says the post comes from another site, or the Origin is foreign, then 403 and nothing changes; same-origin passes', async () => {
+    const before = await count();
+    const send = (headers: Record<string, string>) => client(t.app).post('/signup').set(headers).type('form').send(signupFields());
+    const forged: Record<string, string>[] = [{ 'Sec-Fetch-Site': 'cross-site' }, { 'Sec-Fetch-Site': 'same-site' }, { 'Sec-Fetch-Site': 'cross-site', Origin: t.config.appOrigin },
+      { Origin: 'https://evil.example' }, { Origin: 'null' }, { Origin: t.config.appOrigin.replace('http:', 'https:') }];
+    for (const headers of forged) {
+      const res = await send(headers);
+      expect(res.status, JSON.stringify(headers)).to.equal(403);
+      expect(res.text).to.include('Форма устарела').and.include('href="/signup"');
+    }
     expect(await count()).to.equal(before);
     expect((await send({ 'Sec-Fetch-Site': 'same-origin', Origin: t.config.appOrigin })).status).to.equal(303);
+    expect((await send({ 'Sec-Fetch-Site': 'none' })).status).to.equal(303);
+    expect((await send({ Origin: t.config.appOrigin })).status).to.equal(303);
   });
 
-  it('when logging in, the login and logout forms also need the token', async () => {
+  it('login needs no token but refuses a cross-site post; logout is a logged-in form and needs its token', async () => {
     const agent = client(t.app);
-    const res = await agent.post('/login').type('form').send({ email: 'a@example.ru', password: GOOD_PASSWORD });
-    expect(res.status).to.equal(403);
+    const { email, password } = await signUp(agent);
+    const other = csrfFrom((await agent.get('/account')).text);
+
+    const forged = await client(t.app).post('/login').set('Sec-Fetch-Site', 'cross-site').type('form').send({ email, password });
+    expect(forged.status).to.equal(403);
+    expect(sessionCookie(forged)).to.equal(undefined);
+    const visitor = client(t.app);
+    const login = await visitor.post('/login').set('Sec-Fetch-Site', 'same-origin').type('form').send({ email, password });
+    expect(login.status).to.equal(303);
+    await visitor.get('/account').expect(200);
+
+    // Logout: refused without the token, with another session's token, and cross-site with its own; the session lives on.
+    const token = csrfFrom((await visitor.get('/account')).text);
+    expect(token).not.to.equal('');
+    expect((await visitor.post('/logout').type('form').send({})).status).to.equal(403);
+    expect((await visitor.post('/logout').type('form').send({ _csrf: other })).status).to.equal(403);
+    expect((await visitor.post('/logout').set('Sec-Fetch-Site', 'cross-site').type('form').send({ _csrf: token })).status).to.equal(403);
+    await visitor.get('/account').expect(200);
+    await visitor.post('/logout').type('form').send({ _csrf: token }).expect(303);
+    await visitor.get('/account').expect(303);
+  });
+
+  it('when a visitor reads any page, then no session row is written and no session cookie is set (S12)', async () => {
+    const before = await sessionRows();
+    const pages = ['/', '/signup', '/login', '/forgot-password', '/forgot-password/sent', '/reset-password', '/no-such-page',
+      '/login?next=%2Faccount', '/account', '/account/preferences', '/staff', '/?lang=en', '/signup?lang=ru', '/login?signed_out=all',
+      '/00000000-0000-4000-8000-000000000000', '/healthz'];
+    for (const path of pages) {
+      for (const cookie of [undefined, 'lang=en', 'sid=s%3Aforged.signature']) {
+        const req = client(t.app).get(path);
+        const res = await (cookie ? req.set('Cookie', cookie) : req);
+        expect(res.status, path).to.be.below(500);
+        expect(sessionCookie(res), `${path} ${cookie ?? ''}`).to.equal(undefined);
+      }
+    }
+    expect(await sessionRows()).to.equal(before);
+  });
+
+  it('the flows that need a visitor session still get one: a referral link and a reset link moved out of the URL', async () => {
+    const friend = client(t.app);
+    await signUp(friend);
+    const { id } = (await t.db('users').orderBy('id', 'desc').first('referral_id as id'))!;
+    const before = await sessionRows();
+    const referred = await client(t.app).get(`/${id}`);
+    expect(referred.status).to.equal(303);
+    expect(sessionCookie(referred)).to.be.a('string');
+    const reset = await client(t.app).get('/reset-password?token=abc');
+    expect(reset.status).to.equal(303);
+    expect(sessionCookie(reset)).to.be.a('string');
+    expect(await sessionRows()).to.equal(before + 2);
   });
 
   it('when a refused post came to an odd path such as //evil.example/login, then the way back is a same-site path, never off-site', async () => {
@@ -120,8 +192,7 @@ describe('CSRF, origin and header protection (S14, S15, S18, logs)', () => {
 
   it('when a body is larger than 32 KB, then it is refused with a 4xx page, not a 500', async () => {
     const agent = client(t.app);
-    const page = await agent.get('/signup');
-    const res = await agent.post('/signup').type('form').send({ ...signupFields(), _csrf: csrfFrom(page.text), wishes: 'x'.repeat(40_000) });
+    const res = await agent.post('/signup').type('form').send({ ...signupFields(), wishes: 'x'.repeat(40_000) });
     expect(res.status).to.equal(413);
   });
 });
@@ -141,14 +212,14 @@ describe('CSRF on every POST route (S14)', function () {
       await rows('session'), jobs.rows[0].n].join('\n');
   }
 
-  it('when any POST form is sent without the token or with another one, then 403 and nothing changes, for every POST route of src/routes.ts', async () => {
+  it('when any POST form comes cross-site (Sec-Fetch-Site or a foreign Origin), or a logged-in form without its token or with another one, then 403 and nothing changes, for every POST route of src/routes.ts', async () => {
     const customer = client(w.t.app);
     const { email, password, fields } = await signUp(customer);
     const { id: userId } = await w.t.db('users').whereRaw('lower(email) = ?', [email]).first('id');
     const orderId = await insertOrder(w.t.db, { userId, deliveryDate: daysFromToday(5), status: 'placed' });
     const prefs = { bouquet: 'luxe', address: 'ул. Другая, 1', deliveryDate: daysFromToday(9), interval: 'monthly', wishes: 'Пионы' };
     const cases: [string, Agent, Record<string, string>][] = [
-      ['/signup', client(w.t.app), signupFields()],
+      ['/signup', client(w.t.app), signupFields()], // the forms used before login: the cross-origin check alone
       ['/login', client(w.t.app), { email, password }],
       ['/logout', customer, {}],
       ['/forgot-password', client(w.t.app), { email }],
@@ -171,15 +242,28 @@ describe('CSRF on every POST route (S14)', function () {
       .filter((path) => !path.startsWith('/webhooks/'));
     expect(cases.map(([path]) => path.replace(/\/\d+\//g, '/:x/')).sort()).to.deep.equal(declared.sort());
 
-    const otherToken = csrfFrom((await client(w.t.app).get('/login')).text);
+    const visitorForms = new Set(['/signup', '/login', '/forgot-password', '/reset-password']);
+    const token = csrfFrom((await customer.get('/account')).text);
+    const staffToken = csrfFrom((await w.staff.get('/staff/amocrm')).text);
+    const otherAgent = client(w.t.app);
+    await signUp(otherAgent);
+    const otherToken = csrfFrom((await otherAgent.get('/account')).text);
     const before = await state();
     for (const [path, agent, body] of cases) {
+      const own = visitorForms.has(path) ? {} : { _csrf: agent === w.staff ? staffToken : token };
+      for (const headers of [{ 'Sec-Fetch-Site': 'cross-site' }, { 'Sec-Fetch-Site': 'same-site' }, { Origin: 'https://evil.example' }]) {
+        const res = await agent.post(path).set(headers).type('form').send({ ...body, ...own });
+        expect(res.status, `${path} ${JSON.stringify(headers)}`).to.equal(403);
+      }
+      if (visitorForms.has(path)) continue;
       const none = await agent.post(path).type('form').send(body);
       expect(none.status, `${path} without a token`).to.equal(403);
       const foreign = await agent.post(path).type('form').send({ ...body, _csrf: otherToken });
       expect(foreign.status, `${path} with another session's token`).to.equal(403);
     }
     expect(await state()).to.equal(before);
+    const webhook = await client(w.t.app).post(`/webhooks/amocrm/${w.t.config.amocrm.webhookSecret}`).set('Sec-Fetch-Site', 'cross-site').type('form').send({});
+    expect(webhook.status, 'the webhook is exempt: its path secret is its credential').not.to.equal(403);
     await customer.get('/account').expect(200);
   });
 });

@@ -180,9 +180,10 @@ describe('session rules (S10, S12, S13)', () => {
       const tag = randomBytes(4).toString('hex');
       const cookieJson = (ms: number) => JSON.stringify({ cookie: { originalMaxAge: ms, expires: new Date(Date.now() + ms).toISOString(), httpOnly: true, path: '/', sameSite: 'lax' }, csrfToken: tag });
 
-      // A real visitor session, aged past its expiry, plus stored rows expired a minute and three days ago.
+      // A real visitor session (a reset link moved out of the URL), aged past its expiry, plus stored rows expired
+      // a minute and three days ago.
       const visitor = client(t.app);
-      const visitorSid = sessionIdOf(sessionCookie(await visitor.get('/login').expect(200)));
+      const visitorSid = sessionIdOf(sessionCookie(await visitor.get(`/reset-password?token=prune${tag}`).expect(303)));
       await t.db('session').where({ sid: visitorSid }).update({ expire: t.db.raw("now() - interval '1 second'") });
       const expiredSids = [visitorSid, `prune-${tag}-old-1`, `prune-${tag}-old-2`];
       await t.db('session').insert([
