@@ -40,11 +40,11 @@ function keysOf(date: string): Statement {
   const subscriber = `select 'subscription'::text as kind, id as customer_id, null::bigint as order_id, address from users`;
   return {
     sql: `
-      ${subscriber} where interval = 'weekly' and role = 'customer' and ${WEEK_PHASE} = ? and delivery_date <= ?::date
+      ${subscriber} where interval = 'weekly' and role = 'customer' and cancelled_at is null and ${WEEK_PHASE} = ? and delivery_date <= ?::date
       union all
-      ${subscriber} where interval = 'biweekly' and role = 'customer' and ${FORTNIGHT_PHASE} = ? and delivery_date <= ?::date
+      ${subscriber} where interval = 'biweekly' and role = 'customer' and cancelled_at is null and ${FORTNIGHT_PHASE} = ? and delivery_date <= ?::date
       union all
-      ${subscriber} where interval = 'monthly' and role = 'customer' and ${MONTH_DAY} between ? and ? and delivery_date <= ?::date
+      ${subscriber} where interval = 'monthly' and role = 'customer' and cancelled_at is null and ${MONTH_DAY} between ? and ? and delivery_date <= ?::date
       union all
       select 'order'::text, user_id, id, address from orders where status = 'confirmed' and delivery_date = ?::date`,
     bindings: [k.week, date, k.fortnight, date, k.dayFrom, k.dayTo, date, date],
