@@ -84,6 +84,7 @@ describe('cut-off and change rules', () => {
     expect(check('2027-03-08', '2027-03-15')).to.equal(null); // onto a skipped delivery's day
     expect(check('2027-03-08', '2027-03-04')).to.equal(null); // earlier, still before its cut-off
     expect(check('2027-03-24', '2027-03-26')).to.equal(null); // a moved delivery moves again
+    expect(check('2027-03-24', '2027-03-22')).to.equal(null); // or back to its own day
     expect(check('2027-03-24', '2027-03-30')).to.equal('too_late'); // more than a week after its scheduled 22 March
     expect(check('2027-03-22', '2027-03-23')).to.equal('not_a_delivery'); // moved away from there
     expect(check('2027-03-15', '2027-03-16')).to.equal('not_a_delivery'); // skipped
