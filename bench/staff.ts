@@ -1,8 +1,8 @@
-// npm run bench:staff [-- --customers 100000 --orders 1000000 --n 30 --fresh --no-browser]
+// npm run bench:staff [-- --customers 100000 --orders 1000000 --n 30 --fresh --no-browser --database flowers_staff_scale]
 //
 // The staff area at scale, in one run:
-//   1. a database with 100,000 customers and 1,000,000 orders (scripts/seed-scale.ts), kept between runs as
-//      `flowers_staff_scale` on BENCH_DATABASE_URL's / TEST_DATABASE_URL's server (else the embedded PostgreSQL in
+//   1. a database with 100,000 customers, 1,000,000 orders, 200,000 skips and moves and 10,000 pauses
+//      (scripts/seed-scale.ts), kept between runs as `flowers_staff_scale` (or --database) on BENCH_DATABASE_URL's / TEST_DATABASE_URL's server (else the embedded PostgreSQL in
 //      var/bench-postgres); --fresh seeds it again;
 //   2. server render time of every staff page (sequential requests, p50/p95/max; goal: under 100 ms), with
 //      each page's gzip weight including the stylesheet (goal: ≤ 10 KB);
@@ -32,13 +32,13 @@ import { seedScale } from '../scripts/seed-scale.js';
 
 const ROOT = findProjectRoot();
 const OUT = path.join(ROOT, 'var', 'bench');
-const DATABASE = 'flowers_staff_scale';
+const DEFAULT_DATABASE = 'flowers_staff_scale';
 const STAFF = { email: 'bench-staff@flowers.test', password: 'Menedzher magazina 2026' };
 export const GOALS = { renderMs: 100, gzipBytes: 10 * 1024, firstRenderMs: 2000 };
 /** 2G as the issue puts it: 250 kbit/s both ways, 300 ms round trip. */
 export const TWO_G = { latencyMs: 300, bytesPerSecond: 250_000 / 8 };
 
-export type StaffBenchOptions = { customers: number; orders: number; n: number; fresh: boolean; browser: boolean; log: (line: string) => void };
+export type StaffBenchOptions = { database?: string; customers: number; orders: number; n: number; fresh: boolean; browser: boolean; log: (line: string) => void };
 export type PageTiming = { name: string; path: string; status: number; p50: number; p95: number; max: number; htmlGzip: number; withCss: number };
 export type FirstRender = { name: string; path: string; firstContentfulPaintMs: number; loadMs: number; bytes: number; requests: string[] };
 export type StaffBenchResult = { customers: number; orders: number; deliveriesToday: number; pages: PageTiming[]; csv: PageTiming; firstRender: FirstRender[]; explain: string };
@@ -49,6 +49,7 @@ const pct = (xs: number[], p: number) => {
 };
 
 async function scaleDatabase(o: StaffBenchOptions): Promise<{ url: string; stop: () => Promise<void> }> {
+  const DATABASE = o.database ?? DEFAULT_DATABASE;
   const env = readEnvironment(ROOT);
   let serverUrl = env.BENCH_DATABASE_URL ?? loadConfig(env).testDatabaseUrl ?? undefined;
   let stop = async () => {};
@@ -295,13 +296,13 @@ export function report(r: StaffBenchResult, log: (line: string) => void): void {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({
     options: {
-      customers: { type: 'string', default: '100000' }, orders: { type: 'string', default: '1000000' }, n: { type: 'string', default: '30' },
+      database: { type: 'string', default: DEFAULT_DATABASE }, customers: { type: 'string', default: '100000' }, orders: { type: 'string', default: '1000000' }, n: { type: 'string', default: '30' },
       fresh: { type: 'boolean', default: false }, 'no-browser': { type: 'boolean', default: false }, explain: { type: 'boolean', default: false },
     },
   });
   const log = (line: string) => process.stdout.write(`${line}\n`);
   const result = await benchStaff({
-    customers: Number(values.customers), orders: Number(values.orders), n: Number(values.n), fresh: values.fresh, browser: !values['no-browser'], log,
+    database: values.database, customers: Number(values.customers), orders: Number(values.orders), n: Number(values.n), fresh: values.fresh, browser: !values['no-browser'], log,
   });
   report(result, log);
   writeFileSync(path.join(OUT, 'staff.json'), JSON.stringify({ ...result, explain: undefined }, null, 2));

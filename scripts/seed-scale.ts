@@ -2,7 +2,8 @@
 //   npx tsx scripts/seed-scale.ts --database-url postgres://postgres@127.0.0.1:5432/flowers_scale [--customers 100000] [--orders 1000000]
 // The database is created when missing and migrated. Refuses a database that already has customers (run it on
 // a scratch database). Realistic shapes: Russian addresses, a mix of intervals and first delivery dates over
-// the last two years, orders mostly to the customer's own address, 10 % referred customers, amoCRM ids, sign-in
+// the last two years, orders mostly to the customer's own address, 200,000 skips and moves and 10,000 pauses (at
+// 100,000 customers), 10 % referred customers, amoCRM ids, sign-in
 // events and sync history. Everything is generated in PostgreSQL (generate_series), so 1,000,000 orders take
 // seconds, not minutes.
 import pg from 'pg';
@@ -78,6 +79,31 @@ export async function seedScale(url: string, { customers, orders, log = () => {}
     log(`${orders} orders in ${Date.now() - started} ms`);
 
     started = Date.now();
+    // Skips and moves (2 per customer) on the customers' own delivery days, mostly from two months back to half a
+    // year ahead, and pauses (1 customer in 10) around today: what "the deliveries of a day" has to leave out.
+    const changes = Math.round(customers * 2.1); // a few land on the same delivery and count once
+    await db.raw(`
+      insert into delivery_exceptions (user_id, scheduled_date, kind, new_date, source, created_at)
+      select c.id, c.day, case when c.r < 0.5 then 'skip' else 'move' end, case when c.r >= 0.5 then c.day + 1 + floor(random() * 3)::int end,
+             ${pick(['account', 'account', 'mail', 'staff'])}, now()
+        from (select u.id, random() as r,
+                     case when u.interval = 'monthly' then (u.delivery_date + make_interval(months => greatest(0, s.k)))::date
+                          else u.delivery_date + greatest(0, s.k) * case when u.interval = 'weekly' then 7 else 14 end end as day
+                from (select ?::bigint + 1 + floor(random() * ?)::bigint as uid, floor(random() * 34)::int - 8 as offset_k from generate_series(1, ?) g) p
+                join users u on u.id = p.uid
+                cross join lateral (select p.offset_k + floor((current_date - u.delivery_date)
+                  / case u.interval when 'weekly' then 7.0 when 'biweekly' then 14.0 else 30.44 end)::int as k) s) c
+      on conflict (user_id, scheduled_date) do nothing`, [base, customers, changes]);
+    const pauses = Math.round(customers / 9.5); // drawn with repeats
+    await db.raw(`
+      update users set paused_from = p.from_day, paused_until = p.from_day + 1 + floor(random() * 180)::int
+        from (select distinct on (uid) uid, current_date - floor(random() * 60)::int as from_day
+                from (select ?::bigint + 1 + floor(random() * ?)::bigint as uid from generate_series(1, ?) g) q) p
+       where users.id = p.uid`, [base, customers, pauses]);
+    const { rows: [made] } = await db.raw('select (select count(*) from delivery_exceptions)::int as changes, (select count(*) from users where paused_from is not null)::int as pauses');
+    log(`${made.changes} skips and moves, ${made.pauses} pauses in ${Date.now() - started} ms`);
+
+    started = Date.now();
     const events = Math.round(customers * 3);
     await db.raw(`
       insert into auth_events (at, user_id, event, ip, user_agent)
@@ -93,7 +119,7 @@ export async function seedScale(url: string, { customers, orders, log = () => {}
     log(`${events} sign-in events and ${events} sync log entries in ${Date.now() - started} ms`);
 
     started = Date.now();
-    for (const table of ['users', 'orders', 'auth_events', 'amocrm_sync_log']) await db.raw(`vacuum analyze ${table}`);
+    for (const table of ['users', 'orders', 'delivery_exceptions', 'auth_events', 'amocrm_sync_log']) await db.raw(`vacuum analyze ${table}`);
     log(`vacuum analyze in ${Date.now() - started} ms`);
   } finally {
     await db.destroy();

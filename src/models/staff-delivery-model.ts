@@ -31,23 +31,44 @@ export function scheduleKeys(date: string) {
   return { week: mod(days, 7), fortnight: mod(days, 14), dayFrom: day, dayTo: day === lastDay ? 31 : day };
 }
 
+// A scheduled delivery happens unless the subscription is paused on the day (the pause is carried in the
+// schedule indexes) or the delivery was skipped or moved away (an exception for that customer and day).
+const UNPAUSED = '(paused_from is null or ?::date < paused_from or ?::date >= paused_until)';
+const KEPT = 'not exists (select 1 from delivery_exceptions e where e.user_id = users.id and e.scheduled_date = ?::date)';
+
+// Whether the date a delivery was moved from is one the customer's rule has (as in src/services/schedule.ts):
+// a change recorded for a date the rule no longer gives counts for nothing.
+const SCHEDULED_ON = (date: string) => `(${date} >= u.delivery_date and case u.interval
+  when 'weekly' then (${date} - u.delivery_date) % 7 = 0
+  when 'biweekly' then (${date} - u.delivery_date) % 14 = 0
+  else extract(day from ${date}) = least(extract(day from u.delivery_date),
+    extract(day from date_trunc('month', ${date}) + interval '1 month - 1 day')) end)`;
+
 /**
  * The day's deliveries as (kind, customer, order, address) only: three index-only scans on users (the schedule
- * indexes include the address) and one index scan on orders. Sorting and counting need nothing more.
+ * indexes include the address and the pause) with an index-only look-up of the day's exceptions, the deliveries
+ * moved onto the day (delivery_exceptions_new_date_idx, their customers by primary key), and one index scan on
+ * orders. Sorting and counting need nothing more. src/services/deliveries.ts says the same per customer.
  */
 function keysOf(date: string): Statement {
   const k = scheduleKeys(date);
   const subscriber = `select 'subscription'::text as kind, id as customer_id, null::bigint as order_id, address from users`;
+  const happens = `and ${UNPAUSED} and ${KEPT}`;
+  const kept = [date, date, date];
   return {
     sql: `
-      ${subscriber} where interval = 'weekly' and role = 'customer' and ${WEEK_PHASE} = ? and delivery_date <= ?::date
+      ${subscriber} where interval = 'weekly' and role = 'customer' and cancelled_at is null and ${WEEK_PHASE} = ? and delivery_date <= ?::date ${happens}
       union all
-      ${subscriber} where interval = 'biweekly' and role = 'customer' and ${FORTNIGHT_PHASE} = ? and delivery_date <= ?::date
+      ${subscriber} where interval = 'biweekly' and role = 'customer' and cancelled_at is null and ${FORTNIGHT_PHASE} = ? and delivery_date <= ?::date ${happens}
       union all
-      ${subscriber} where interval = 'monthly' and role = 'customer' and ${MONTH_DAY} between ? and ? and delivery_date <= ?::date
+      ${subscriber} where interval = 'monthly' and role = 'customer' and cancelled_at is null and ${MONTH_DAY} between ? and ? and delivery_date <= ?::date ${happens}
+      union all
+      select 'subscription'::text, u.id, null::bigint, u.address from delivery_exceptions m join users u on u.id = m.user_id
+       where m.kind = 'move' and m.new_date = ?::date and u.role = 'customer' and u.cancelled_at is null
+         and ${UNPAUSED} and ${SCHEDULED_ON('m.scheduled_date')}
       union all
       select 'order'::text, user_id, id, address from orders where status = 'confirmed' and delivery_date = ?::date`,
-    bindings: [k.week, date, k.fortnight, date, k.dayFrom, k.dayTo, date, date],
+    bindings: [k.week, date, ...kept, k.fortnight, date, ...kept, k.dayFrom, k.dayTo, date, ...kept, date, date, date, date],
   };
 }
 

@@ -167,6 +167,31 @@ describe('GET /staff/deliveries', function () {
     expect(dangerous).to.deep.equal([]);
   });
 
+  it('when deliveries are skipped, moved, paused or cancelled, then the page and the CSV list only those that happen, a moved one on its new day', async () => {
+    const day = '2035-05-14'; // a Monday
+    const seeds = ['kept', 'skipped', 'moved-away', 'moved-in', 'paused', 'cancelled'].map((name, i) => ({
+      email: `${name}@example.ru`, address: `ул. Тюльпанная, ${i + 1}`, deliveryDate: name === 'moved-in' ? addDays(day, -8) : addDays(day, -14), interval: 'weekly' as const,
+    }));
+    const [, skipped, movedAway, movedIn, paused, cancelled] = await insertCustomers(w.t.db, seeds);
+    await w.t.db('delivery_exceptions').insert([
+      { user_id: skipped, scheduled_date: day, kind: 'skip', source: 'account' },
+      { user_id: movedAway, scheduled_date: day, kind: 'move', new_date: addDays(day, 2), source: 'mail' },
+      { user_id: movedIn, scheduled_date: addDays(day, -1), kind: 'move', new_date: day, source: 'staff' },
+    ]);
+    await w.t.db('users').where({ id: paused }).update({ paused_from: addDays(day, -3), paused_until: addDays(day, 1) });
+    await w.t.db('users').where({ id: cancelled }).update({ cancelled_at: new Date(), cancel_reason: 'moving' });
+    const page = await w.staff.get(`/staff/deliveries?date=${day}`).expect(200);
+    const ours = (html: string) => addressesOf(html).filter((a) => a.startsWith('ул. Тюльпанная'));
+    expect(ours(page.text)).to.deep.equal(['ул. Тюльпанная, 1', 'ул. Тюльпанная, 4']);
+    const csv = await w.staff.get(`/staff/deliveries.csv?date=${day}`).expect(200);
+    expect(csv.text).to.include('kept@example.ru').and.include('moved-in@example.ru');
+    for (const absent of ['skipped@', 'moved-away@', 'paused@', 'cancelled@']) expect(csv.text).not.to.include(absent);
+    const later = await w.staff.get(`/staff/deliveries.csv?date=${addDays(day, 2)}`).expect(200);
+    const laterLines = later.text.split('\r\n').filter((line) => line.includes('Тюльпанная'));
+    expect(laterLines).to.have.length(1);
+    expect(laterLines[0]).to.include('moved-away@example.ru');
+  });
+
   it('when a full page has realistic long entries, then it still weighs ≤ 10 KB gzip with the stylesheet and passes the page checks', async () => {
     const day = '2034-09-08'; // a Friday
     const streets = ['Садовая', 'Лесная', 'Полевая', 'Речная', 'Школьная', 'Набережная', 'Советская', 'Гагарина'];

@@ -74,14 +74,25 @@ describe('deliveries of a day in SQL', function () {
           status: ['confirmed', 'placed', 'cancelled'][j % 3],
         })));
       }
-      await w.t.db.raw('analyze users');
+      // Skips and moves on a third of the customers, pauses and cancellations on others.
+      await w.t.db('delivery_exceptions').insert(ids.filter((_, i) => i % 3 === 0).map((userId, j) => {
+        const scheduled = addDays('2030-01-01', (j * 11) % 700);
+        return j % 2 ? { user_id: userId, scheduled_date: scheduled, kind: 'skip', source: 'account' }
+          : { user_id: userId, scheduled_date: scheduled, kind: 'move', new_date: addDays(scheduled, 1 + (j % 5)), source: 'mail' };
+      }));
+      await w.t.db('users').whereIn('id', ids.filter((_, i) => i % 50 === 1)).update({ paused_from: '2030-06-01', paused_until: '2031-03-01' });
+      await w.t.db('users').whereIn('id', ids.filter((_, i) => i % 50 === 2)).update({ cancelled_at: new Date(), cancel_reason: 'price' });
+      await w.t.db.raw('vacuum analyze delivery_exceptions');
+      await w.t.db.raw('vacuum analyze users'); // as autovacuum would: the visibility map lets the scans stay index-only
       await w.t.db.raw('analyze orders');
     });
 
-    it('reads the day through the three schedule indexes and the confirmed-orders index, never a sequential scan', async () => {
+    it('reads the day through the three schedule indexes (index-only), the exceptions\' and the confirmed-orders indexes, never a sequential scan', async () => {
       for (const statement of [deliveryPageSql('2031-01-31', 50, 0), deliveryCountSql('2031-01-31')]) {
         const all = nodes(await plan(statement));
-        expect(all.map((n) => n['Index Name']).filter(Boolean)).to.include.members(['users_weekly_delivery_idx', 'users_biweekly_delivery_idx', 'users_monthly_delivery_idx', 'orders_delivery_date_confirmed_idx']);
+        expect(all.map((n) => n['Index Name']).filter(Boolean)).to.include.members(['users_weekly_delivery_idx', 'users_biweekly_delivery_idx', 'users_monthly_delivery_idx', 'orders_delivery_date_confirmed_idx', 'delivery_exceptions_new_date_idx']);
+        expect(all.some((n) => /^delivery_exceptions_(scheduled_date_idx|user_id_scheduled_date_unique)$/.test(n['Index Name'] ?? ''))).to.equal(true);
+        expect(all.filter((n) => /^users_\w+_delivery_idx$/.test(n['Index Name'] ?? '')).map((n) => n['Node Type'])).to.deep.equal(['Index Only Scan', 'Index Only Scan', 'Index Only Scan']);
         expect(all.filter((n) => n['Node Type'] === 'Seq Scan').map((n) => n['Relation Name'])).to.deep.equal([]);
       }
     });
