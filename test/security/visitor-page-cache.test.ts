@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { agentCookie, client, sessionCookie, sessionIdOf, signUp } from '../helpers/client.js';
 
-const VISITOR_PAGES = ['/', '/signup', '/login', '/forgot-password', '/forgot-password/sent'];
+const VISITOR_PAGES = ['/', '/signup', '/login', '/login/code', '/forgot-password', '/forgot-password/sent'];
 
 describe('visitor pages served from memory (S12, S14, S15)', () => {
   let t: TestApp;
@@ -32,7 +32,7 @@ describe('visitor pages served from memory (S12, S14, S15)', () => {
       expect(again.headers['set-cookie'], path).to.equal(undefined);
       expect(Number(again.headers['content-length'])).to.equal(Buffer.byteLength(again.text));
     }
-    for (const path of ['/signup', '/login', '/forgot-password']) {
+    for (const path of ['/signup', '/login', '/login/code', '/forgot-password']) {
       expect((await client(t.app).get(path)).headers['cache-control'], path).to.equal('no-store'); // the browser does not keep it (S15)
     }
   });
