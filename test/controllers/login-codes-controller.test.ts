@@ -350,6 +350,26 @@ describe('sign in with a code from a mail (/login/code)', () => {
     expect((await verify(client(t.app), email, code)).status).to.equal(422);
   });
 
+  it('a code signs in an account locked by wrong passwords, and clears the lock (it proves the mailbox, as a reset does)', async () => {
+    const { email } = await signUp(client(t.app));
+    await t.db('users').whereRaw('lower(email) = ?', [email]).update({ failed_logins: 10, locked_until: t.db.raw("now() + interval '10 minutes'") });
+    const { code } = await requestCode(email);
+    expect((await verify(client(t.app), email, code)).status).to.equal(303);
+    const row = await t.db('users').whereRaw('lower(email) = ?', [email]).first('failed_logins', 'locked_until');
+    expect(row).to.deep.equal({ failed_logins: 0, locked_until: null });
+  });
+
+  it('the logs never hold the code or the address, not even from the mailed link', async () => {
+    const { email } = await signUp(client(t.app));
+    const { code, link } = await requestCode(email);
+    const url = new URL(link);
+    await client(t.app).get(`${url.pathname}${url.search}`).expect(200);
+    await verify(client(t.app), email, code).then((res) => expect(res.status).to.equal(303));
+    const logged = t.logs.join('');
+    expect(logged).to.include('/login/code/verify?');
+    expect(logged).not.to.include(code).and.not.include(email).and.not.include(encodeURIComponent(email));
+  });
+
   it('bad forms re-render with 422 and the typed email, never a 500', async () => {
     const res = await client(t.app).post('/login/code/verify').type('form').send({ email: 'a@example.ru', code: '12ab56' });
     expect(res.status).to.equal(422);
