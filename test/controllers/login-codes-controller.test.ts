@@ -370,6 +370,19 @@ describe('sign in with a code from a mail (/login/code)', () => {
     expect(logged).not.to.include(code).and.not.include(email).and.not.include(encodeURIComponent(email));
   });
 
+  it('the mail is in the language of the page it was asked from: Russian, or English (text and HTML)', async () => {
+    const { email } = await signUp(client(t.app));
+    const ru = await requestCode(email);
+    expect(ru.mail.text).to.include('Ваш код:').and.include('Или откройте ссылку');
+    expect(ru.mail.html).to.include('<html lang="ru">').and.include(`>${ru.code}<`).and.include('Код действует 10 минут');
+    const agent = client(t.app).set('Cookie', 'lang=en');
+    await agent.post('/login/code').type('form').send({ email }).expect(303);
+    const en = await waitForMail(email, { subject: /Your login code/ });
+    const code = /\b(\d{6})\b/.exec(en.text)![1]!;
+    expect(en.text).to.include('Your code:').and.include('The code works for 10 minutes and only once.').and.include(`${t.config.appUrl}/login/code/verify?email=${encodeURIComponent(email)}&code=${code}`);
+    expect(en.html).to.include('<html lang="en">').and.include(`>${code}<`).and.include('Log in</a>');
+  });
+
   it('bad forms re-render with 422 and the typed email, never a 500', async () => {
     const res = await client(t.app).post('/login/code/verify').type('form').send({ email: 'a@example.ru', code: '12ab56' });
     expect(res.status).to.equal(422);
