@@ -25,6 +25,7 @@ import { createPasswordHasher } from './services/passwords.js';
 import { createAccountsController } from './controllers/accounts-controller.js';
 import { createHealthController } from './controllers/health-controller.js';
 import { createHomeController } from './controllers/home-controller.js';
+import { createLoginCodesController } from './controllers/login-codes-controller.js';
 import { createPasswordResetsController } from './controllers/password-resets-controller.js';
 import { createRegistrationsController } from './controllers/registrations-controller.js';
 import { createSessionsController } from './controllers/sessions-controller.js';
@@ -63,7 +64,7 @@ export function createServices({ config, db, logger, amo }: AppDeps) {
   const crm = createCrm({ db, settings: amo ?? amoSettingsFrom(config), secrets: config.sessionSecrets, names: config.amocrm.fieldNames, timeZone: config.shopTimeZone });
   const crmSync = createCrmSyncService({ db, crm, jobs, appUrl: config.appUrl, logger });
   const crmAdmin = createCrmAdminService({ db, crm, sync: crmSync, names: config.amocrm.fieldNames });
-  const auth = createAuthService({ db, jobs, mailer, hasher, appUrl: config.appUrl, onAccountChange: [crmSync.customerChanged] });
+  const auth = createAuthService({ db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, onAccountChange: [crmSync.customerChanged] });
   const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, onPreferencesChange: crmSync.customerChanged });
   const orders = createOrderService({ db, timeZone: config.shopTimeZone, onOrderChange: crmSync.orderChanged });
   const staffAudit = createStaffAuditService({ db });
@@ -83,6 +84,7 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     registrations: createRegistrationsController({ auth: services.auth, catalog: services.catalog, timeZone: config.shopTimeZone }),
     sessions: createSessionsController({ auth: services.auth, passport, cookieName }),
     passwordResets: createPasswordResetsController({ auth: services.auth }),
+    loginCodes: createLoginCodesController({ auth: services.auth }),
     accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),
     preferences: createPreferencesController({ accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
     orders: createOrdersController({ orders: services.orders, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
@@ -113,6 +115,13 @@ export function createApp(deps: AppDeps) {
     signup: limiter({ name: 'signup', limit: 10, windowMs: 3600_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
     // Past the limit the visitor sees the same "sent" page and no mail goes out (S6).
     forgot: limiter({ name: 'forgot', limit: 5, windowMs: 3600_000, onLimit: (_req, res) => res.redirect(303, '/forgot-password/sent') }),
+    // Codes by mail: the same rule as forgot-password (the same answer past the limit, nothing queued), and wrong
+    // codes from one IP are limited like failed logins, on top of the 5 tries each code allows.
+    loginCode: limiter({ name: 'login-code', limit: 5, windowMs: 3600_000, onLimit: controllers.loginCodes.limited }),
+    loginCodeVerify: limiter({
+      name: 'login-code-verify', limit: 10, windowMs: 15 * 60_000, skipSuccessfulRequests: true,
+      onLimit: (req, res) => res.status(429).render('login-codes/verify', { values: { email: typeof req.body?.email === 'string' ? req.body.email.slice(0, 254) : '' }, errors: { _form: 'form.too_many' } }),
+    }),
     // Password and email changes run bcrypt on the current password: 10 a user and 20 an IP per 15 minutes.
     accountChange: [
       limiter({ name: 'account-change', limit: 20, windowMs: 15 * 60_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
@@ -137,7 +146,7 @@ export function createApp(deps: AppDeps) {
   app.use(requestLog(logger));
   // A visitor's form pages come from memory: no session, passport or database for them (S12, S14).
   app.use(visitorPageCache({
-    paths: ['/', '/signup', '/login', '/forgot-password', '/forgot-password/sent'], sessionCookie: cookieName, languageOf: rememberedLanguage,
+    paths: ['/', '/signup', '/login', '/login/code', '/forgot-password', '/forgot-password/sent'], sessionCookie: cookieName, languageOf: rememberedLanguage,
   }).middleware);
   // amoCRM's webhooks: bracket-form bodies, larger than a person's form, kept raw for the record.
   app.use('/webhooks', express.urlencoded({

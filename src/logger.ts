@@ -18,9 +18,9 @@ export function createLogger(options: { level: string; destination?: Destination
   );
 }
 
-const SECRET_QUERY = /([?&](?:token|code|state|secret|_csrf)=)[^&#]*/gi;
+const SECRET_QUERY = /([?&](?:token|code|state|secret|_csrf|email)=)[^&#]*/gi;
 
-/** The URL as logged: the webhook path secret and secret-bearing query values are masked. */
+/** The URL as logged: the webhook path secret, secret-bearing query values and an address given as `email=` are masked. */
 export function redactUrl(url: string): string {
   return url
     .replace(/^(\/webhooks\/amocrm\/)[^/?#]+/, '$1[redacted]')

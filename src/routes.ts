@@ -3,7 +3,10 @@ import { Router, type RequestHandler } from 'express';
 import type { Controllers } from './app.js';
 import { noStore, requireStaff, requireUser } from './middleware/locals.js';
 
-type Limits = { login: RequestHandler; signup: RequestHandler; forgot: RequestHandler; accountChange: RequestHandler[] };
+type Limits = {
+  login: RequestHandler; signup: RequestHandler; forgot: RequestHandler; loginCode: RequestHandler; loginCodeVerify: RequestHandler;
+  accountChange: RequestHandler[];
+};
 
 export function routes(c: Controllers, limit: Limits): Router {
   const r = Router();
@@ -16,6 +19,10 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/login', noStore, c.sessions.new);
   r.post('/login', noStore, limit.login, c.sessions.create);
   r.post('/logout', c.sessions.destroy);
+  r.get('/login/code', noStore, c.loginCodes.new);
+  r.post('/login/code', noStore, limit.loginCode, c.loginCodes.create);
+  r.get('/login/code/verify', noStore, c.loginCodes.edit);
+  r.post('/login/code/verify', noStore, limit.loginCodeVerify, c.loginCodes.verify);
 
   r.get('/forgot-password', noStore, c.passwordResets.new);
   r.post('/forgot-password', noStore, limit.forgot, c.passwordResets.create);

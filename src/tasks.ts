@@ -16,7 +16,7 @@ function jobInfo(helpers: JobHelpers): JobInfo {
 export type TaskDeps = { config: Config; db: Knex; logger: Logger; amo?: AmoSettings };
 
 /**
- * Hourly: expired sessions, reset tokens and rate-limit windows go. Every 10 minutes: amoCRM's changes since
+ * Hourly: expired sessions, reset tokens, sign-in codes and rate-limit windows go. Every 10 minutes: amoCRM's changes since
  * the last run are read back (a webhook lost during an outage is still applied), in the amoCRM queue.
  */
 export const CRONTAB = ['0 * * * * auth:prune ?max=1', `*/10 * * * * ${RECONCILE} ?max=1&queue=${CRM_QUEUE}`].join('\n');
@@ -45,6 +45,10 @@ export function createTasks(deps: TaskDeps): TaskList {
     'auth:password-reset': async (payload) => {
       const p = payload as { email: string; language: string; ip: string | null; userAgent: string | null };
       await auth.sendPasswordReset(p.email, isLanguage(p.language) ? p.language : 'ru', { ip: p.ip, userAgent: p.userAgent });
+    },
+    'auth:login-code': async (payload) => {
+      const p = payload as { email: string; language: string; ip: string | null; userAgent: string | null };
+      await auth.sendLoginCode(p.email, isLanguage(p.language) ? p.language : 'ru', { ip: p.ip, userAgent: p.userAgent });
     },
     'auth:prune': async () => {
       const pruned = await auth.pruneExpired();

@@ -89,6 +89,15 @@ export const loginSchema = z.strictObject({
 
 export const forgotSchema = z.strictObject({ _csrf: csrf, email: emailField });
 
+export const loginCodeSchema = z.strictObject({ _csrf: csrf, email: emailField });
+
+/** The mailed code: 6 digits, spaces between them forgiven ("123 456"). */
+export const loginCodeVerifySchema = z.strictObject({
+  _csrf: csrf,
+  email: emailField,
+  code: line(20, 'login_code.code_required').transform((v) => v.replace(/[ \t]/g, '')).pipe(z.string().regex(/^\d{6}$/, { error: 'login_code.code_required' })),
+});
+
 export const resetSchema = z.strictObject({
   _csrf: csrf,
   token: z.string().max(200).regex(/^[A-Za-z0-9_-]*$/).optional(),

@@ -60,7 +60,7 @@ describe('CSRF, origin and header protection (S14, S15, S18, logs)', () => {
   });
 
   it('the forms used before login carry no token, and a post with neither Sec-Fetch-Site nor Origin (a non-browser client) passes the check', async () => {
-    for (const path of ['/signup', '/login', '/forgot-password']) {
+    for (const path of ['/signup', '/login', '/login/code', '/login/code/verify?email=a%40example.ru', '/login/code/verify?email=a%40example.ru&code=123456', '/forgot-password']) {
       const page = await client(t.app).get(path).expect(200);
       expect(page.text, path).to.include('<form method="post"').and.not.include('name="_csrf"');
     }
@@ -112,7 +112,7 @@ describe('CSRF, origin and header protection (S14, S15, S18, logs)', () => {
 
   it('when a visitor reads any page, then no session row is written and no session cookie is set (S12)', async () => {
     const before = await sessionRows();
-    const pages = ['/', '/signup', '/login', '/forgot-password', '/forgot-password/sent', '/reset-password', '/no-such-page',
+    const pages = ['/', '/signup', '/login', '/login/code', '/login/code/verify?email=a%40example.ru&code=123456', '/forgot-password', '/forgot-password/sent', '/reset-password', '/no-such-page',
       '/login?next=%2Faccount', '/account', '/account/preferences', '/staff', '/?lang=en', '/signup?lang=ru', '/login?signed_out=all',
       '/00000000-0000-4000-8000-000000000000', '/healthz'];
     for (const path of pages) {
@@ -164,7 +164,7 @@ describe('CSRF, origin and header protection (S14, S15, S18, logs)', () => {
 
   it('sends no-store on auth forms and account pages, and the CSP without any script source', async () => {
     const agent = client(t.app);
-    for (const path of ['/signup', '/login', '/forgot-password']) {
+    for (const path of ['/signup', '/login', '/login/code', '/login/code/verify?email=a%40example.ru&code=123456', '/forgot-password']) {
       const res = await agent.get(path).expect(200);
       expect(res.headers['cache-control'], path).to.equal('no-store');
       expect(res.headers['content-security-policy']).to.include("default-src 'none'").and.not.include('script-src');
@@ -209,7 +209,7 @@ describe('CSRF on every POST route (S14)', function () {
     const rows = async (table: string) => JSON.stringify(await db(table).select('*').orderBy(1));
     const jobs = await db.raw('select count(*)::int as n from graphile_worker._private_jobs');
     return [await rows('users'), await rows('orders'), await rows('password_resets'), await rows('staff_actions'),
-      await rows('session'), jobs.rows[0].n].join('\n');
+      await rows('session'), await rows('login_codes'), jobs.rows[0].n].join('\n');
   }
 
   it('when any POST form comes cross-site (Sec-Fetch-Site or a foreign Origin), or a logged-in form without its token or with another one, then 403 and nothing changes, for every POST route of src/routes.ts', async () => {
@@ -222,6 +222,8 @@ describe('CSRF on every POST route (S14)', function () {
       ['/signup', client(w.t.app), signupFields()], // the forms used before login: the cross-origin check alone
       ['/login', client(w.t.app), { email, password }],
       ['/logout', customer, {}],
+      ['/login/code', client(w.t.app), { email }],
+      ['/login/code/verify', client(w.t.app), { email, code: '123456' }],
       ['/forgot-password', client(w.t.app), { email }],
       ['/reset-password', client(w.t.app), { password: 'Sovsem novyi parol 9' }],
       ['/account/password', customer, { currentPassword: password, password: 'Sovsem novyi parol 9' }],
@@ -242,7 +244,7 @@ describe('CSRF on every POST route (S14)', function () {
       .filter((path) => !path.startsWith('/webhooks/'));
     expect(cases.map(([path]) => path.replace(/\/\d+\//g, '/:x/')).sort()).to.deep.equal(declared.sort());
 
-    const visitorForms = new Set(['/signup', '/login', '/forgot-password', '/reset-password']);
+    const visitorForms = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/forgot-password', '/reset-password']);
     const token = csrfFrom((await customer.get('/account')).text);
     const staffToken = csrfFrom((await w.staff.get('/staff/amocrm')).text);
     const otherAgent = client(w.t.app);

@@ -4,6 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import { expect } from 'chai';
+import { pino } from 'pino';
+import { createServices } from '../../src/app.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, daysFromToday, signUp, signupFields, type Agent } from '../helpers/client.js';
 import { insertCustomers, insertOrder, staffAgent } from '../staff/helpers.js';
@@ -56,23 +58,28 @@ describe('every form against bad input', function () {
   let t: TestApp;
   let agent: Agent;
   let me: number;
+  let myEmail: string;
   let staff: Agent;
   before(async () => {
     t = createTestApp();
     agent = client(t.app);
     const { email } = await signUp(agent);
     me = Number((await t.db('users').whereRaw('lower(email) = ?', [email]).first('id')).id);
+    myEmail = email;
+    // A live sign-in code, so that a bad /login/code/verify post that spent one of its tries would show.
+    await createServices({ config: t.config, db: t.db, logger: pino({ level: 'silent' }) }).auth.sendLoginCode(email, 'ru', { ip: null, userAgent: null });
     staff = (await staffAgent(t)).agent;
   });
   after(() => t.close());
 
   /**
-   * What a bad request must not change: the number of accounts and reset tokens, the job queue (every job's id, key,
+   * What a bad request must not change: the number of accounts and reset tokens, the sign-in codes and their tries, the job queue (every job's id, key,
    * run time and attempts, so a re-queued or rescheduled job counts too), and the logged-in customer's own row and orders.
    */
   const snapshot = async () => {
-    const [users, resets, jobs, mine, myOrders] = await Promise.all([
+    const [users, resets, codes, jobs, mine, myOrders] = await Promise.all([
       t.db('users').count('* as n').first(), t.db('password_resets').count('* as n').first(),
+      t.db('login_codes').orderBy('user_id').select('user_id', 'code_hash', 'attempts', 'expires_at'),
       t.db.raw(`select count(*)::int as n, md5(coalesce(string_agg(id || '|' || coalesce(key, '') || '|' || run_at || '|' || attempts, ',' order by id), '')) as h
         from graphile_worker._private_jobs`),
       t.db('users').where({ id: me }).first(), t.db('orders').where({ user_id: me }).orderBy('id'),
@@ -80,7 +87,7 @@ describe('every form against bad input', function () {
     // A wrong current password is counted towards the lock on purpose (S6): that is the one change a refused form makes.
     delete mine.failed_logins;
     delete mine.locked_until;
-    return { users: Number(users!.n), resets: Number(resets!.n), jobs: jobs.rows[0] as { n: number; h: string }, mine, myOrders };
+    return { users: Number(users!.n), resets: Number(resets!.n), codes, jobs: jobs.rows[0] as { n: number; h: string }, mine, myOrders };
   };
   /**
    * The customer's limits are not what this test is about: earlier orders move to yesterday (the daily order cap),
@@ -116,6 +123,8 @@ describe('every form against bad input', function () {
     },
     { path: '/login', page: '/login', as: 'visitor', fields: () => ({ email: 'nobody@example.ru', password: 'Wrong password 1' }), refused: [401, 422] },
     { path: '/forgot-password', page: '/forgot-password', as: 'visitor', fields: () => ({ email: 'nobody@example.ru' }), refused: [422] },
+    { path: '/login/code', page: '/login/code', as: 'visitor', fields: () => ({ email: 'nobody@example.ru' }), refused: [422] },
+    { path: '/login/code/verify', page: '/login/code/verify', as: 'visitor', fields: () => ({ email: myEmail, code: '123456' }), refused: [422] },
     { path: '/reset-password', page: '/signup', as: 'visitor', fields: () => ({ token: 'A'.repeat(43), password: 'Novyi parol 2026' }), refused: [410, 422] },
     { path: '/account/password', page: '/account/password', as: 'customer', fields: () => ({ currentPassword: 'Wrong password 1', password: 'Novyi parol 2026' }), refused: [422] },
     { path: '/account/email', page: '/account/email', as: 'customer', fields: () => ({ currentPassword: 'Wrong password 1', email: 'new@example.ru' }), refused: [422] },
