@@ -77,7 +77,7 @@ describe('loadConfig', () => {
       NODE_ENV: 'production', APP_URL: 'https://flowers.example/', DATABASE_URL: 'postgres://db/flowers',
       SESSION_SECRET: `${secret}, ${'y'.repeat(32)}`, SMTP_URL: 'smtp://mail', MAIL_FROM: 'shop@example.ru',
       AMOCRM_BASE_URL: 'https://shop.amocrm.ru', AMOCRM_LONG_LIVED_TOKEN: 'token', AMOCRM_WEBHOOK_SECRET: 'w'.repeat(32),
-      TRUST_PROXY: 'loopback', PORT: '8080',
+      TRUST_PROXY: 'loopback', PORT: '8080', OPERATOR_NAME: 'ООО «Цветы по подписке»', OPERATOR_ADDRESS: '190000, г. Санкт-Петербург, ул. Цветочная, д. 5', OPERATOR_INN: '7801234567', OPERATOR_EMAIL: 'privacy@flowers.test',
     }, { root: tempRoot() });
     expect(config.production).to.equal(true);
     expect(config.appUrl).to.equal('https://flowers.example');
@@ -90,7 +90,7 @@ describe('loadConfig', () => {
     const production = {
       NODE_ENV: 'production', APP_URL: 'https://flowers.example', DATABASE_URL: 'postgres://db/flowers', SESSION_SECRET: 'x'.repeat(40),
       SMTP_URL: 'smtp://mail', MAIL_FROM: 'shop@example.ru', AMOCRM_BASE_URL: 'https://shop.amocrm.ru', AMOCRM_LONG_LIVED_TOKEN: 'token',
-      AMOCRM_WEBHOOK_SECRET: 'w'.repeat(32), TRUST_PROXY: 'loopback',
+      AMOCRM_WEBHOOK_SECRET: 'w'.repeat(32), TRUST_PROXY: 'loopback', OPERATOR_NAME: 'ООО «Цветы по подписке»', OPERATOR_ADDRESS: '190000, г. Санкт-Петербург, ул. Цветочная, д. 5', OPERATOR_INN: '7801234567', OPERATOR_EMAIL: 'privacy@flowers.test',
     };
     const problemsOf = (env: Record<string, string>): string[] => {
       try {
