@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { agentCookie, client, sessionCookie, sessionIdOf, signUp } from '../helpers/client.js';
 
-const VISITOR_PAGES = ['/', '/signup', '/login', '/forgot-password', '/forgot-password/sent'];
+const VISITOR_PAGES = ['/', '/signup', '/login', '/forgot-password', '/forgot-password/sent', '/privacy', '/consent/personal-data', '/consent/marketing', '/consent/analytics'];
 
 describe('visitor pages served from memory (S12, S14, S15)', () => {
   let t: TestApp;
