@@ -107,7 +107,7 @@ describe('personal data: documents, consents at sign-up, consent log (152-FZ)', 
         else fields.consentPersonalData = value;
         const res = await submit(client(t.app), '/signup', fields);
         expect(res.status, String(value)).to.equal(422);
-        const field = /<input id="consentPersonalData"[^>]*>\s*<label[^>]*>[^<]*<\/label>\s*<\/div>\s*<span class="hint" id="consentPersonalData-hint">.*?<\/span>\s*<p class="error" id="consentPersonalData-error">([^<]*)<\/p>/s.exec(res.text);
+        const field = /<input id="consentPersonalData"[^>]*>\s*<label[^>]*>[^<]*<\/label>\s*<\/div>\s*<span class="hint check-note" id="consentPersonalData-hint">.*?<\/span>\s*<p class="error" id="consentPersonalData-error">([^<]*)<\/p>/s.exec(res.text);
         expect(field?.[1], String(value)).to.equal('Без согласия на обработку персональных данных мы не можем вести аккаунт — отметьте этот пункт.');
         expect(res.text).to.match(/<input id="consentPersonalData"[^>]*aria-invalid="true"/);
         expect(res.text).to.match(/<input id="consentMarketing"[^>]*checked/);
