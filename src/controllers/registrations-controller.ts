@@ -33,7 +33,11 @@ export function createRegistrationsController({ auth, catalog, documents, analyt
     async create(req: Request, res: Response) {
       const categories = await catalog.listCategories(res.locals.lang);
       const form = parseForm(signupSchema(todayIn(timeZone), categories.map((c) => c.code), { analytics }), req.body);
-      if (!form.ok) return render(req, res, 422, form.values, form.errors);
+      if (!form.ok) {
+        // An analytics box the form does not have is a forged field, like any other unknown one.
+        const errors = !analytics && form.errors.consentAnalytics ? { ...form.errors, _form: 'form.invalid' as const } : form.errors;
+        return render(req, res, 422, form.values, errors);
+      }
       const { _csrf, consentPersonalData, consentMarketing, consentAnalytics, ...input } = form.data;
       // What was ticked, each with the version and hash of the text this visitor's language shows.
       const ticked: [ConsentKind, boolean][] = [['personal-data', consentPersonalData === 'yes'], ['marketing', consentMarketing === 'yes'], ['analytics', consentAnalytics === 'yes']];

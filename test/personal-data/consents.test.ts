@@ -94,7 +94,9 @@ describe('personal data: documents, consents at sign-up, consent log (152-FZ)', 
       }
       // Without analytics configured the field is not part of the form: sending it is refused and stores nothing.
       const fields = signupFields({ consentAnalytics: 'yes' });
-      expect((await submit(client(t.app), '/signup', fields)).status).to.equal(422);
+      const forged = await submit(client(t.app), '/signup', fields);
+      expect(forged.status).to.equal(422);
+      expect(forged.text).to.include('Форма заполнена неправильно');
       expect(await userId(fields.email!)).to.equal(0);
     });
 
@@ -202,7 +204,7 @@ describe('personal data: documents, consents at sign-up, consent log (152-FZ)', 
       expect(post.headers.location).to.equal('/account/consent');
       expect((await t.db('users').where({ id }).first('bouquet')).bouquet).to.equal('seasonal');
 
-      const page = await agent.get(preferences.headers.location).expect(200);
+      const page = await agent.get(preferences.headers.location!).expect(200);
       expect(page.text).to.include('Редакция 2 от 15 января 2027').and.include('href="/consent/personal-data"');
       expect(page.text).to.match(/<input id="consentPersonalData"[^>]*type="checkbox"[^>]*>/).and.not.match(/<input id="consentPersonalData"[^>]*checked/);
       expect(page.text).to.include('name="_csrf"').and.include('action="/account/consent?next=%2Faccount%2Fpreferences"');
