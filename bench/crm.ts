@@ -102,7 +102,7 @@ async function main() {
     const form = await b.go('GET', '/signup');
     const email = `bench-${randomUUID()}@example.ru`;
     const started = performance.now();
-    const res = await b.go('POST', '/signup', { _csrf: b.csrf(form.text), email, password: 'Tyulpany v marte 2026', bouquet: 'seasonal', address: 'ул. Ленина, 25', deliveryDate: date, interval: 'weekly', wishes: '' });
+    const res = await b.go('POST', '/signup', { _csrf: b.csrf(form.text), email, password: 'Tyulpany v marte 2026', bouquet: 'seasonal', address: 'ул. Ленина, 25', deliveryDate: date, interval: 'weekly', wishes: '', consentPersonalData: 'yes' });
     const ms = performance.now() - started;
     if (res.status !== 303) throw new Error(`sign-up answered ${res.status}`);
     return { b, email, ms, at: performance.now() };

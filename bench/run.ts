@@ -214,6 +214,7 @@ async function main(): Promise<void> {
       SESSION_SECRET: randomBytes(36).toString('base64url'), SMTP_URL: `smtp://127.0.0.1:${(smtp.server.address() as { port: number }).port}`,
       MAIL_FROM: 'Цветочная подписка <shop@flowers.test>', AMOCRM_BASE_URL: sim.url, AMOCRM_LONG_LIVED_TOKEN: simulator.controls.issueLongLivedToken(),
       AMOCRM_WEBHOOK_SECRET: webhookSecret, TRUST_PROXY: 'loopback', LOG_LEVEL: 'info', WORKER: 'off',
+      OPERATOR_NAME: 'ООО «Цветы по подписке»', OPERATOR_ADDRESS: '190000, г. Санкт-Петербург, ул. Цветочная, д. 5', OPERATOR_INN: '7801234567', OPERATOR_EMAIL: 'privacy@flowers.test',
     };
     const profileDir = path.join(OUT, 'profiles');
     const extraFlags = args['node-options'].split(/\s+/).filter(Boolean);
@@ -239,7 +240,7 @@ async function main(): Promise<void> {
     const email = `bench-${randomBytes(4).toString('hex')}@example.ru`;
     const signup = await customer.submit(`${app.url}/signup`, {
       email, password: PASSWORD, bouquet: 'seasonal', address: 'ул. Ленина, 25, кв. 10', deliveryDate: todayIn('Europe/Moscow'),
-      interval: 'weekly', wishes: 'Больше зелени, без роз',
+      interval: 'weekly', wishes: 'Больше зелени, без роз', consentPersonalData: 'yes',
     });
     if (signup.status !== 303) throw new Error(`sign-up for the benchmark failed: ${signup.status}`);
     const cookie = customer.cookieHeader();
@@ -310,7 +311,7 @@ async function main(): Promise<void> {
           const s = signups.pop() ?? { cookie: '', token: 'exhausted' };
           return { ...req, headers: { ...PROXY_HEADERS, 'x-forwarded-for': randomIp(), cookie: s.cookie, 'content-type': 'application/x-www-form-urlencoded' },
             body: new URLSearchParams({ _csrf: s.token, email: `signup-${process.pid}-${n++}@example.ru`, password: PASSWORD, bouquet: 'romantic',
-              address: 'ул. Мира, 1', deliveryDate, interval: 'monthly', wishes: '' }).toString() };
+              address: 'ул. Мира, 1', deliveryDate, interval: 'monthly', wishes: '', consentPersonalData: 'yes' }).toString() };
         },
       }],
     }, [303], { settleMs: 4000 }));

@@ -19,10 +19,14 @@ import { createRateCounterModel } from './models/rate-counter-model.js';
 import { createAccountService } from './services/account-service.js';
 import { createAuthService } from './services/auth-service.js';
 import { createCatalogService } from './services/catalog-service.js';
+import { createConsentService } from './services/consent-service.js';
+import { createDocuments, type DocumentKind, type DocumentVersion } from './services/documents.js';
 import { createJobQueue } from './services/job-queue.js';
 import { createMailer } from './services/mailer.js';
 import { createPasswordHasher } from './services/passwords.js';
 import { createAccountsController } from './controllers/accounts-controller.js';
+import { createConsentsController } from './controllers/consents-controller.js';
+import { createDocumentsController } from './controllers/documents-controller.js';
 import { createHealthController } from './controllers/health-controller.js';
 import { createHomeController } from './controllers/home-controller.js';
 import { createLoginCodesController } from './controllers/login-codes-controller.js';
@@ -47,8 +51,11 @@ import { createCrmAdminService } from './services/crm-admin-service.js';
 import { createCrmSyncService } from './services/crm-sync-service.js';
 import { routes } from './routes.js';
 
-/** `amo` replaces the configured amoCRM (the development simulator, or a test's). */
-export type AppDeps = { config: Config; db: Knex; logger: Logger; amo?: AmoSettings };
+/**
+ * `amo` replaces the configured amoCRM (the development simulator, or a test's); `documents` the versions of the
+ * personal-data documents in force (a test's new version).
+ */
+export type AppDeps = { config: Config; db: Knex; logger: Logger; amo?: AmoSettings; documents?: Record<DocumentKind, DocumentVersion> };
 
 export function amoSettingsFrom(config: Config): AmoSettings {
   const { baseUrl, longLivedToken, clientId, clientSecret, redirectUri, authUrl } = config.amocrm;
@@ -56,7 +63,7 @@ export function amoSettingsFrom(config: Config): AmoSettings {
 }
 
 /** The domain services, shared by the web app and the job worker. */
-export function createServices({ config, db, logger, amo }: AppDeps) {
+export function createServices({ config, db, logger, amo, documents: versions }: AppDeps) {
   const jobs = createJobQueue();
   const mailer = createMailer({ config, logger });
   const hasher = createPasswordHasher();
@@ -71,7 +78,9 @@ export function createServices({ config, db, logger, amo }: AppDeps) {
   const staffDeliveries = createStaffDeliveryService({ db, timeZone: config.shopTimeZone });
   const staffCustomers = createStaffCustomerService({ db, crm, timeZone: config.shopTimeZone, onResync: crmSync.customerChanged });
   const staffOverview = createStaffOverviewService({ db, crm, deliveries: staffDeliveries, timeZone: config.shopTimeZone });
-  return { jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, staffAudit, staffDeliveries, staffCustomers, staffOverview };
+  const documents = createDocuments({ viewsDir: config.paths.views, operator: config.operator, current: versions });
+  const consents = createConsentService({ db, documents });
+  return { jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -81,7 +90,11 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
   return {
     home: createHomeController({ catalog: services.catalog }),
     health: createHealthController({ db }),
-    registrations: createRegistrationsController({ auth: services.auth, catalog: services.catalog, timeZone: config.shopTimeZone }),
+    registrations: createRegistrationsController({
+      auth: services.auth, catalog: services.catalog, documents: services.documents, analytics: config.analytics.enabled, timeZone: config.shopTimeZone,
+    }),
+    documents: createDocumentsController({ documents: services.documents }),
+    consents: createConsentsController({ consents: services.consents, documents: services.documents, operatorEmail: config.operator.email }),
     sessions: createSessionsController({ auth: services.auth, passport, cookieName }),
     passwordResets: createPasswordResetsController({ auth: services.auth }),
     loginCodes: createLoginCodesController({ auth: services.auth }),
@@ -146,7 +159,8 @@ export function createApp(deps: AppDeps) {
   app.use(requestLog(logger));
   // A visitor's form pages come from memory: no session, passport or database for them (S12, S14).
   app.use(visitorPageCache({
-    paths: ['/', '/signup', '/login', '/login/code', '/forgot-password', '/forgot-password/sent'], sessionCookie: cookieName, languageOf: rememberedLanguage,
+    paths: ['/', '/signup', '/login', '/login/code', '/forgot-password', '/forgot-password/sent', '/privacy', '/consent/personal-data', '/consent/marketing', '/consent/analytics'],
+    sessionCookie: cookieName, languageOf: rememberedLanguage,
   }).middleware);
   // amoCRM's webhooks: bracket-form bodies, larger than a person's form, kept raw for the record.
   app.use('/webhooks', express.urlencoded({

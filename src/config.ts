@@ -167,6 +167,29 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
   const workerMode = value('WORKER') ?? 'in-process';
   if (!['in-process', 'off'].includes(workerMode)) problems.push('WORKER must be "in-process" or "off"');
 
+  // The personal-data operator named on the policy and the consent texts (152-FZ). A development install shows
+  // invented details, marked on every document as examples.
+  const operatorParts = {
+    name: required('OPERATOR_NAME', 'is required in production (the personal-data operator on the policy and consents)'),
+    address: required('OPERATOR_ADDRESS', 'is required in production (the operator\'s address on the policy and consents)'),
+    inn: required('OPERATOR_INN', 'is required in production (the operator\'s INN on the policy and consents)'),
+    email: required('OPERATOR_EMAIL', 'is required in production (where consents are withdrawn)'),
+  };
+  if (operatorParts.inn && !/^(\d{10}|\d{12})$/.test(operatorParts.inn)) problems.push(`OPERATOR_INN must be 10 or 12 digits (got "${operatorParts.inn}")`);
+  if (operatorParts.email && !/^[^\s@]+@[^\s@]+\.[^\s@]{2,}$/.test(operatorParts.email)) problems.push(`OPERATOR_EMAIL is not an email address (got "${operatorParts.email}")`);
+  const operator = {
+    name: operatorParts.name ?? 'ООО «Пример Цветы»',
+    address: operatorParts.address ?? '123456, г. Москва, ул. Примерная, д. 1',
+    inn: operatorParts.inn ?? '7700000000',
+    email: operatorParts.email ?? 'privacy@example.ru',
+    /** True when any detail is the development default: the documents then say that they are examples. */
+    example: Object.values(operatorParts).some((v) => v === undefined),
+  };
+
+  // Web analytics: off unless an id is given; the sign-up form asks for the analytics consent only then.
+  const metricaCounterId = value('METRICA_COUNTER_ID') ?? null;
+  const ga4MeasurementId = value('GA4_MEASUREMENT_ID') ?? null;
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return deepFreeze({
@@ -186,6 +209,8 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     logLevel,
     shopTimeZone,
     runWorker: workerMode === 'in-process',
+    operator,
+    analytics: { enabled: Boolean(metricaCounterId || ga4MeasurementId), metricaCounterId, ga4MeasurementId },
     /** Started by an npm script (`npm start`): stop when npm goes away, even if it could not pass a signal on. */
     stopWithParent: Boolean(value('npm_lifecycle_event')),
     paths: {

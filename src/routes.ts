@@ -30,6 +30,16 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/reset-password', noStore, c.passwordResets.edit);
   r.post('/reset-password', noStore, c.passwordResets.update);
 
+  r.get('/privacy', c.documents.privacy);
+  r.get('/consent/personal-data', c.documents.personalData);
+  r.get('/consent/marketing', c.documents.marketing);
+  r.get('/consent/analytics', c.documents.analytics);
+
+  // A required consent with a new version is asked for again before any other account page.
+  r.get('/account/consent', requireUser, c.consents.edit);
+  r.post('/account/consent', requireUser, c.consents.update);
+  r.use('/account', c.consents.gate);
+
   r.get('/account', requireUser, c.accounts.show);
   r.get('/account/password', requireUser, c.accounts.editPassword);
   r.post('/account/password', requireUser, limit.accountChange, c.accounts.updatePassword);

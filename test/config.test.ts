@@ -46,10 +46,10 @@ describe('loadConfig', () => {
     expect(error).to.be.instanceOf(ConfigError);
     const text = (error as ConfigError).message;
     for (const name of ['APP_URL', 'DATABASE_URL', 'SESSION_SECRET', 'SMTP_URL', 'MAIL_FROM', 'AMOCRM_BASE_URL',
-      'AMOCRM_LONG_LIVED_TOKEN', 'AMOCRM_WEBHOOK_SECRET']) {
+      'AMOCRM_LONG_LIVED_TOKEN', 'AMOCRM_WEBHOOK_SECRET', 'OPERATOR_NAME', 'OPERATOR_ADDRESS', 'OPERATOR_INN', 'OPERATOR_EMAIL']) {
       expect(text, name).to.include(name);
     }
-    expect((error as ConfigError).problems).to.have.length(8);
+    expect((error as ConfigError).problems).to.have.length(12);
   });
 
   it('when production values are weak, then each weakness is listed', () => {
@@ -77,7 +77,7 @@ describe('loadConfig', () => {
       NODE_ENV: 'production', APP_URL: 'https://flowers.example/', DATABASE_URL: 'postgres://db/flowers',
       SESSION_SECRET: `${secret}, ${'y'.repeat(32)}`, SMTP_URL: 'smtp://mail', MAIL_FROM: 'shop@example.ru',
       AMOCRM_BASE_URL: 'https://shop.amocrm.ru', AMOCRM_LONG_LIVED_TOKEN: 'token', AMOCRM_WEBHOOK_SECRET: 'w'.repeat(32),
-      TRUST_PROXY: 'loopback', PORT: '8080',
+      TRUST_PROXY: 'loopback', PORT: '8080', OPERATOR_NAME: 'ООО «Цветы по подписке»', OPERATOR_ADDRESS: '190000, г. Санкт-Петербург, ул. Цветочная, д. 5', OPERATOR_INN: '7801234567', OPERATOR_EMAIL: 'privacy@flowers.test',
     }, { root: tempRoot() });
     expect(config.production).to.equal(true);
     expect(config.appUrl).to.equal('https://flowers.example');
@@ -86,11 +86,56 @@ describe('loadConfig', () => {
     expect(config.port).to.equal(8080);
   });
 
+  describe('the personal-data operator and analytics', () => {
+    const operator = { OPERATOR_NAME: 'ООО «Цветы»', OPERATOR_ADDRESS: 'г. Москва, ул. Садовая, 1', OPERATOR_INN: '7701234567', OPERATOR_EMAIL: 'dpo@flowers.example' };
+    const productionEnv = {
+      NODE_ENV: 'production', APP_URL: 'https://flowers.example', DATABASE_URL: 'postgres://db/flowers', SESSION_SECRET: 'x'.repeat(40),
+      SMTP_URL: 'smtp://mail', MAIL_FROM: 'shop@example.ru', AMOCRM_BASE_URL: 'https://shop.amocrm.ru', AMOCRM_LONG_LIVED_TOKEN: 'token',
+      AMOCRM_WEBHOOK_SECRET: 'w'.repeat(32), TRUST_PROXY: 'loopback', ...operator,
+    };
+    const problemsOf = (env: Record<string, string | undefined>): string[] => {
+      try {
+        loadConfig({ ...productionEnv, ...env }, { root: tempRoot() });
+        return [];
+      } catch (e) {
+        return [...(e as ConfigError).problems];
+      }
+    };
+
+    it('when production lacks any OPERATOR_* variable, then it refuses to start naming it', () => {
+      for (const name of Object.keys(operator)) {
+        const problems = problemsOf({ [name]: undefined });
+        expect(problems, name).to.have.length(1);
+        expect(problems[0], name).to.match(new RegExp(`^${name} is required in production`));
+        expect(problemsOf({ [name]: ' ' }), `${name} blank`).to.have.length(1);
+      }
+      expect(problemsOf({})).to.deep.equal([]);
+      const config = loadConfig(productionEnv, { root: tempRoot() });
+      expect(config.operator).to.deep.equal({ name: 'ООО «Цветы»', address: 'г. Москва, ул. Садовая, 1', inn: '7701234567', email: 'dpo@flowers.example', example: false });
+    });
+
+    it('when OPERATOR_INN or OPERATOR_EMAIL is malformed, then it is refused in any environment', () => {
+      expect(problemsOf({ OPERATOR_INN: '12345' })).to.deep.equal(['OPERATOR_INN must be 10 or 12 digits (got "12345")']);
+      expect(problemsOf({ OPERATOR_EMAIL: 'not an email' })).to.deep.equal(['OPERATOR_EMAIL is not an email address (got "not an email")']);
+      expect(() => loadConfig({ OPERATOR_INN: '77-01' }, { root: tempRoot() })).to.throw(ConfigError, /OPERATOR_INN/);
+    });
+
+    it('in development the operator defaults are examples, and analytics is off unless Metrica or GA4 is named', () => {
+      const config = loadConfig({}, { root: tempRoot() });
+      expect(config.operator.example).to.equal(true);
+      expect(config.operator.email).to.equal('privacy@example.ru');
+      expect(config.analytics).to.deep.equal({ enabled: false, metricaCounterId: null, ga4MeasurementId: null });
+      expect(loadConfig({ ...operator }, { root: tempRoot() }).operator.example).to.equal(false);
+      expect(loadConfig({ METRICA_COUNTER_ID: '123' }, { root: tempRoot() }).analytics.enabled).to.equal(true);
+      expect(loadConfig({ GA4_MEASUREMENT_ID: 'G-1' }, { root: tempRoot() }).analytics.enabled).to.equal(true);
+    });
+  });
+
   describe('in production, what would send secrets in clear or let visitors choose their IP', () => {
     const production = {
       NODE_ENV: 'production', APP_URL: 'https://flowers.example', DATABASE_URL: 'postgres://db/flowers', SESSION_SECRET: 'x'.repeat(40),
       SMTP_URL: 'smtp://mail', MAIL_FROM: 'shop@example.ru', AMOCRM_BASE_URL: 'https://shop.amocrm.ru', AMOCRM_LONG_LIVED_TOKEN: 'token',
-      AMOCRM_WEBHOOK_SECRET: 'w'.repeat(32), TRUST_PROXY: 'loopback',
+      AMOCRM_WEBHOOK_SECRET: 'w'.repeat(32), TRUST_PROXY: 'loopback', OPERATOR_NAME: 'ООО «Цветы по подписке»', OPERATOR_ADDRESS: '190000, г. Санкт-Петербург, ул. Цветочная, д. 5', OPERATOR_INN: '7801234567', OPERATOR_EMAIL: 'privacy@flowers.test',
     };
     const problemsOf = (env: Record<string, string>): string[] => {
       try {

@@ -66,10 +66,21 @@ function checkPassword(field: string, emailOf: (data: Record<string, unknown>) =
   };
 }
 
-export function signupSchema(today: string, bouquets: readonly string[]) {
-  return z.strictObject({ _csrf: csrf, email: emailField, password: newPasswordField, ...preferencesShape(today, bouquets) })
-    .superRefine(checkPassword('password', (d) => d.email as string));
+/** A ticked box sends `yes`; an unticked one sends nothing. Anything else is a forged form. */
+const requiredConsent = (key: MessageKey) => z.literal('yes', { error: key });
+const optionalConsent = z.literal('yes', { error: 'form.invalid' }).optional();
+
+/** The analytics consent is a field of the form only when analytics is configured. */
+export function signupSchema(today: string, bouquets: readonly string[], { analytics = false } = {}) {
+  return z.strictObject({
+    _csrf: csrf, email: emailField, password: newPasswordField, ...preferencesShape(today, bouquets),
+    consentPersonalData: requiredConsent('consent.personal_data.required'), consentMarketing: optionalConsent,
+    consentAnalytics: analytics ? optionalConsent : z.undefined({ error: 'form.invalid' }).optional(),
+  }).superRefine(checkPassword('password', (d) => d.email as string));
 }
+
+/** The interstitial that asks again for a required consent whose text has a new version. */
+export const consentRenewalSchema = z.strictObject({ _csrf: csrf, consentPersonalData: requiredConsent('consent.personal_data.required') });
 
 export function preferencesSchema(today: string, bouquets: readonly string[]) {
   return z.strictObject({ _csrf: csrf, ...preferencesShape(today, bouquets) });

@@ -6,6 +6,7 @@ import type { Language } from '../i18n/i18n.js';
 import { createAuthEventModel, type RequestMeta } from '../models/auth-event-model.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
 import { createLoginCodeModel } from '../models/login-code-model.js';
+import { createConsentEventModel, type ConsentRecord } from '../models/consent-event-model.js';
 import { createPasswordResetModel } from '../models/password-reset-model.js';
 import { createRateCounterModel } from '../models/rate-counter-model.js';
 import { createSessionModel } from '../models/session-model.js';
@@ -23,7 +24,8 @@ export const LOGIN_CODE_TTL_MINUTES = 10;
 export const LOGIN_CODE_TRIES = 5;
 export const LOGIN_CODES_PER_ADDRESS_PER_HOUR = 3;
 
-export type SignupInput = Preferences & { email: string; password: string; language: Language; referrerId?: string };
+/** `consents`: the consents ticked on the form, each with the version and hash of the text the visitor was shown. */
+export type SignupInput = Preferences & { email: string; password: string; language: Language; referrerId?: string; consents: ConsentRecord[] };
 
 export type AuthResult = { status: 'ok'; user: User } | { status: 'invalid' } | { status: 'locked' };
 
@@ -102,6 +104,7 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
         });
         if (!user) return { error: 'email_taken' } as const;
         await createAuthEventModel(trx).record('signup', user.id, meta);
+        for (const consent of input.consents) await createConsentEventModel(trx).record(user.id, 'grant', consent, meta);
         for (const hook of onAccountChange) await hook(trx, user.id);
         return { user };
       });

@@ -237,6 +237,7 @@ describe('sessions (/login, /logout)', () => {
     it('in production, the cookie is __Host-sid and Secure behind the TLS proxy, and HSTS is sent', async () => {
       const prod = createTestApp({ env: {
         NODE_ENV: 'production', APP_URL: 'https://flowers.example', AMOCRM_BASE_URL: 'https://shop.amocrm.ru', AMOCRM_LONG_LIVED_TOKEN: 'x',
+        OPERATOR_NAME: 'ООО «Цветы по подписке»', OPERATOR_ADDRESS: '190000, г. Санкт-Петербург, ул. Цветочная, д. 5', OPERATOR_INN: '7801234567', OPERATOR_EMAIL: 'privacy@flowers.test',
       } });
       try {
         const res = await client(prod.app).get('/reset-password?token=cookie').set('X-Forwarded-Proto', 'https').expect(303);

@@ -60,7 +60,7 @@ describe('the database goes away while the app runs', function () {
   const visitor = () => new Browser({ headers: { 'x-forwarded-for': randomIp(), 'x-forwarded-proto': 'https' } });
   const signupFields = (email: string) => ({
     email, password: GOOD_PASSWORD, bouquet: 'seasonal', address: 'ул. Ленина, 25, кв. 10',
-    deliveryDate: daysFromToday(7), interval: 'weekly', wishes: 'Больше зелени',
+    deliveryDate: daysFromToday(7), interval: 'weekly', wishes: 'Больше зелени', consentPersonalData: 'yes',
   });
   const leadsOf = (email: string) => sim.simulator.controls.leads().filter((l) => JSON.stringify(l).includes(email)).length;
 

@@ -39,7 +39,7 @@ describe('several app processes on one database', function () {
   async function signUp(browser: Browser, on: AppProcess, email = uniqueEmail('multi')) {
     const res = await browser.submit(at(on, '/signup'), {
       email, password: GOOD_PASSWORD, bouquet: 'seasonal', address: 'ул. Ленина, 25, кв. 10',
-      deliveryDate: daysFromToday(7), interval: 'weekly', wishes: 'Больше зелени',
+      deliveryDate: daysFromToday(7), interval: 'weekly', wishes: 'Больше зелени', consentPersonalData: 'yes',
     });
     expect(res.status, res.text.slice(0, 500)).to.equal(303);
     return email;

@@ -100,7 +100,7 @@ describe('nginx site (deploy/nginx/flowers.conf) in front of the production buil
     const email = uniqueEmail('nginx');
     const signup = await browser.post(`${nginx.httpsUrl}/signup`, {
       _csrf: csrfFrom(page.text), email, password: PASSWORD, bouquet: 'luxe', address: 'ул. Садовая, 3',
-      deliveryDate: daysFromToday(5), interval: 'biweekly', wishes: 'Пионы',
+      deliveryDate: daysFromToday(5), interval: 'biweekly', wishes: 'Пионы', consentPersonalData: 'yes',
     });
     expect(signup.status, signup.text.slice(0, 300)).to.equal(303);
     expect(signup.headers.location).to.equal('/account');
@@ -123,7 +123,7 @@ describe('nginx site (deploy/nginx/flowers.conf) in front of the production buil
     const browser = visitor();
     await browser.submit(`${nginx.httpsUrl}/signup`, {
       email: uniqueEmail('weight'), password: PASSWORD, bouquet: 'seasonal', address: 'ул. Лесная, 7, кв. 2',
-      deliveryDate: daysFromToday(2), interval: 'weekly', wishes: 'Без лилий',
+      deliveryDate: daysFromToday(2), interval: 'weekly', wishes: 'Без лилий', consentPersonalData: 'yes',
     }).then((r) => expect(r.status).to.equal(303));
     const gz = { 'accept-encoding': 'gzip' };
     const first = await browser.get(`${nginx.httpsUrl}/account`, { headers: gz });

@@ -65,7 +65,7 @@ describe('deploy/rolling-restart.sh behind nginx under load', function () {
     const visitor = new Browser({ ca: nginx.ca, servername: SERVER_NAME });
     const signup = await visitor.submit(`${nginx.httpsUrl}/signup`, {
       email: uniqueEmail('rolling'), password: 'Tyulpany v marte 2026', bouquet: 'romantic', address: 'ул. Мира, 1',
-      deliveryDate: daysFromToday(3), interval: 'monthly', wishes: '',
+      deliveryDate: daysFromToday(3), interval: 'monthly', wishes: '', consentPersonalData: 'yes',
     });
     expect(signup.status, signup.text.slice(0, 300)).to.equal(303);
     const forgot = await visitor.get(`${nginx.httpsUrl}/forgot-password`);

@@ -48,6 +48,7 @@ describe('account journey in a real browser (JavaScript disabled)', () => {
     await page.getByLabel('Дата первой доставки').fill(daysFromToday(3));
     await page.getByLabel('Как часто привозить букеты').selectOption('biweekly');
     await page.getByLabel('Пожелания к букетам').fill('Без лилий, пожалуйста');
+    await page.getByLabel('Даю согласие на обработку моих персональных данных').check();
     await follow(page.getByRole('button', { name: 'Зарегистрироваться' }));
     expect(new URL(page.url()).pathname).to.equal('/account');
     const main = await page.locator('main').innerText();

@@ -43,6 +43,7 @@ describe('dashboard, preferences and orders in a real browser (JavaScript disabl
     await page.getByLabel('Категория букета').selectOption('romantic');
     await page.getByLabel('Адрес доставки').fill('Казань, ул. Баумана, 10');
     await page.getByLabel('Дата первой доставки').fill(daysFromToday(2));
+    await page.getByLabel('Даю согласие на обработку моих персональных данных').check();
     await page.getByLabel('Как часто привозить букеты').selectOption('weekly');
     await follow(page.getByRole('button', { name: 'Зарегистрироваться' }));
     expect(await main()).to.include('4\u00a0500\u00a0₽');

@@ -5,7 +5,7 @@ import express from 'express';
 import { loadConfig, findProjectRoot, type Config, type Environment } from '../../src/config.js';
 import { createDb, type Db } from '../../src/db.js';
 import { createLogger } from '../../src/logger.js';
-import { createApp } from '../../src/app.js';
+import { createApp, type AppDeps } from '../../src/app.js';
 import { createWorker } from '../../src/services/job-queue.js';
 import { createTasks } from '../../src/tasks.js';
 import { collectPages } from './pages.js';
@@ -37,7 +37,8 @@ export function testConfig(env: Environment = {}, databaseUrl = testDatabase().u
   }, { root: findProjectRoot() });
 }
 
-export function createTestApp(options: { env?: Environment; databaseUrl?: string } = {}): TestApp {
+/** `documents`: other versions of the personal-data documents than the repository's (a new version coming into force). */
+export function createTestApp(options: { env?: Environment; databaseUrl?: string; documents?: AppDeps['documents'] } = {}): TestApp {
   const url = options.databaseUrl ?? testDatabase().url;
   const config = testConfig(options.env, url);
   const logs: string[] = [];
@@ -46,7 +47,7 @@ export function createTestApp(options: { env?: Environment; databaseUrl?: string
     destination: new Writable({ write(chunk, _enc, done) { logs.push(String(chunk)); done(); } }),
   });
   const db = createDb(url, { logger });
-  const inner = createApp({ config, db, logger });
+  const inner = createApp({ config, db, logger, documents: options.documents });
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);

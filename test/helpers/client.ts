@@ -46,7 +46,7 @@ export const GOOD_PASSWORD = 'Tyulpany v marte 2026';
 export function signupFields(overrides: Record<string, string> = {}): Record<string, string> {
   return {
     email: uniqueEmail(), password: GOOD_PASSWORD, bouquet: 'seasonal', address: 'ул. Ленина, 25, кв. 10',
-    deliveryDate: daysFromToday(7), interval: 'weekly', wishes: 'Больше зелени, без роз', ...overrides,
+    deliveryDate: daysFromToday(7), interval: 'weekly', wishes: 'Больше зелени, без роз', consentPersonalData: 'yes', ...overrides,
   };
 }
 

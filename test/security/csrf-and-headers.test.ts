@@ -208,7 +208,7 @@ describe('CSRF on every POST route (S14)', function () {
     const { db } = w.t;
     const rows = async (table: string) => JSON.stringify(await db(table).select('*').orderBy(1));
     const jobs = await db.raw('select count(*)::int as n from graphile_worker._private_jobs');
-    return [await rows('users'), await rows('orders'), await rows('password_resets'), await rows('staff_actions'),
+    return [await rows('users'), await rows('orders'), await rows('password_resets'), await rows('staff_actions'), await rows('consent_events'),
       await rows('session'), await rows('login_codes'), jobs.rows[0].n].join('\n');
   }
 
@@ -228,6 +228,7 @@ describe('CSRF on every POST route (S14)', function () {
       ['/reset-password', client(w.t.app), { password: 'Sovsem novyi parol 9' }],
       ['/account/password', customer, { currentPassword: password, password: 'Sovsem novyi parol 9' }],
       ['/account/email', customer, { currentPassword: password, email: `new-${email}` }],
+      ['/account/consent', customer, { consentPersonalData: 'yes' }],
       ['/account/logout-everywhere', customer, {}],
       ['/account/preferences', customer, prefs],
       ['/account/orders', customer, { bouquet: 'romantic', address: fields.address!, deliveryDate: daysFromToday(6), wishes: '' }],

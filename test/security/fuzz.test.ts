@@ -77,8 +77,8 @@ describe('every form against bad input', function () {
    * run time and attempts, so a re-queued or rescheduled job counts too), and the logged-in customer's own row and orders.
    */
   const snapshot = async () => {
-    const [users, resets, codes, jobs, mine, myOrders] = await Promise.all([
-      t.db('users').count('* as n').first(), t.db('password_resets').count('* as n').first(),
+    const [users, resets, consents, codes, jobs, mine, myOrders] = await Promise.all([
+      t.db('users').count('* as n').first(), t.db('password_resets').count('* as n').first(), t.db('consent_events').count('* as n').first(),
       t.db('login_codes').orderBy('user_id').select('user_id', 'code_hash', 'attempts', 'expires_at'),
       t.db.raw(`select count(*)::int as n, md5(coalesce(string_agg(id || '|' || coalesce(key, '') || '|' || run_at || '|' || attempts, ',' order by id), '')) as h
         from graphile_worker._private_jobs`),
@@ -87,7 +87,7 @@ describe('every form against bad input', function () {
     // A wrong current password is counted towards the lock on purpose (S6): that is the one change a refused form makes.
     delete mine.failed_logins;
     delete mine.locked_until;
-    return { users: Number(users!.n), resets: Number(resets!.n), codes, jobs: jobs.rows[0] as { n: number; h: string }, mine, myOrders };
+    return { users: Number(users!.n), resets: Number(resets!.n), consents: Number(consents!.n), codes, jobs: jobs.rows[0] as { n: number; h: string }, mine, myOrders };
   };
   /**
    * The customer's limits are not what this test is about: earlier orders move to yesterday (the daily order cap),
@@ -113,7 +113,7 @@ describe('every form against bad input', function () {
   };
   const forms: Form[] = [
     {
-      path: '/signup', page: '/signup', as: 'visitor', fields: () => signupFields(), refused: [422], mayAccept: ['password', 'address', 'wishes'],
+      path: '/signup', page: '/signup', as: 'visitor', fields: () => signupFields({ consentMarketing: 'yes' }), refused: [422], mayAccept: ['password', 'address', 'wishes'],
       stored: async (field, typed, body) => {
         const row = await t.db('users').whereRaw('lower(email) = ?', [String(body.email).toLowerCase()]).first();
         // A password is kept as typed, untrimmed: the stored hash must be the hash of exactly what was typed.
@@ -126,6 +126,8 @@ describe('every form against bad input', function () {
     { path: '/login/code', page: '/login/code', as: 'visitor', fields: () => ({ email: 'nobody@example.ru' }), refused: [422] },
     { path: '/login/code/verify', page: '/login/code/verify', as: 'visitor', fields: () => ({ email: myEmail, code: '123456' }), refused: [422] },
     { path: '/reset-password', page: '/signup', as: 'visitor', fields: () => ({ token: 'A'.repeat(43), password: 'Novyi parol 2026' }), refused: [410, 422] },
+    // The renewal interstitial: this customer's consent is current, so an accepted form records nothing either.
+    { path: '/account/consent', page: '/account', as: 'customer', fields: () => ({ consentPersonalData: 'yes' }), refused: [422] },
     { path: '/account/password', page: '/account/password', as: 'customer', fields: () => ({ currentPassword: 'Wrong password 1', password: 'Novyi parol 2026' }), refused: [422] },
     { path: '/account/email', page: '/account/email', as: 'customer', fields: () => ({ currentPassword: 'Wrong password 1', email: 'new@example.ru' }), refused: [422] },
     {

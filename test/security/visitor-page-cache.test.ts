@@ -3,7 +3,7 @@ import express from 'express';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { agentCookie, client, sessionCookie, sessionIdOf, signUp } from '../helpers/client.js';
 
-const VISITOR_PAGES = ['/', '/signup', '/login', '/login/code', '/forgot-password', '/forgot-password/sent'];
+const VISITOR_PAGES = ['/', '/signup', '/login', '/login/code', '/forgot-password', '/forgot-password/sent', '/privacy', '/consent/personal-data', '/consent/marketing', '/consent/analytics'];
 
 describe('visitor pages served from memory (S12, S14, S15)', () => {
   let t: TestApp;

@@ -34,6 +34,10 @@ export function productionEnv(o: { databaseUrl: string; smtpUrl: string; amoUrl:
     AMOCRM_LONG_LIVED_TOKEN: o.amoToken,
     AMOCRM_WEBHOOK_SECRET: randomBytes(24).toString('hex'),
     TRUST_PROXY: 'loopback',
+    OPERATOR_NAME: 'ООО «Цветы по подписке»',
+    OPERATOR_ADDRESS: '190000, г. Санкт-Петербург, ул. Цветочная, д. 5',
+    OPERATOR_INN: '7801234567',
+    OPERATOR_EMAIL: 'privacy@flowers.test',
     LOG_LEVEL: 'info',
     WORKER: o.worker ?? 'in-process',
   };
