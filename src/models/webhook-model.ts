@@ -43,9 +43,10 @@ type Waiting = WebhookDelivery & { resolve: (stored: boolean) => void; reject: (
  * Webhooks arriving while a statement is under way wait for it and go together in the next one: under a burst,
  * one commit holds many deliveries instead of each waiting its turn for its own (graphile-worker's add_job
  * commits one after another). Each is answered only once its own statement has committed, so a 200 still means
- * stored and queued. A failed batch is retried delivery by delivery, so that one bad delivery fails alone.
+ * stored and queued. A failed batch is retried delivery by delivery, so that one bad delivery fails alone. A batch
+ * holds at most 100 deliveries and about 1 MB of bodies (one body may be larger: it then goes alone).
  */
-export function createWebhookIntake(db: Knex, job: LeadJob, maxBatch = 100) {
+export function createWebhookIntake(db: Knex, job: LeadJob, limits = { deliveries: 100, bytes: 1 << 20 }) {
   const model = createWebhookModel(db);
   const waiting: Waiting[] = [];
   let flushing = false;
@@ -62,7 +63,16 @@ export function createWebhookIntake(db: Knex, job: LeadJob, maxBatch = 100) {
 
   async function flush(): Promise<void> {
     flushing = true;
-    while (waiting.length) await store(waiting.splice(0, maxBatch));
+    while (waiting.length) {
+      let n = 0;
+      let bytes = 0;
+      while (n < waiting.length && n < limits.deliveries) {
+        bytes += waiting[n]!.raw.length;
+        if (n > 0 && bytes > limits.bytes) break;
+        n++;
+      }
+      await store(waiting.splice(0, n));
+    }
     flushing = false;
   }
 

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createWebhookIntake } from '../../src/models/webhook-model.js';
 
 describe('amoCRM webhooks in a burst: stored and queued together, each answered after its own commit', () => {
   let t: TestApp;
@@ -45,5 +46,15 @@ describe('amoCRM webhooks in a burst: stored and queued together, each answered 
     const stored = await t.db('amocrm_webhooks').where('request_id', 'like', 'mixed-%').orderBy('request_id').pluck('request_id');
     expect(stored).to.deep.equal(['mixed-1', 'mixed-2']);
     expect(await t.db('graphile_worker._private_jobs').where('key', 'amocrm:lead:7102').first()).to.equal(undefined);
+  });
+
+  it('when large deliveries wait together, then a statement holds at most about 1 MB of them', async () => {
+    const intake = createWebhookIntake(t.db, { task: 'amocrm:lead-changed', queue: 'amocrm', maxAttempts: 25, keyPrefix: 'amocrm:lead:' });
+    const raw = 'x'.repeat(400 * 1024);
+    statements = [];
+    // The first goes at once; the other three wait for it, then 800 KB go together and the last alone.
+    const stored = await Promise.all([1, 2, 3, 4].map((i) => intake.receive({ requestId: `large-${i}`, raw, leadIds: [7200 + i] })));
+    expect(stored).to.deep.equal([true, true, true, true]);
+    expect(statements.filter((s) => s.includes('insert into amocrm_webhooks'))).to.have.length(3);
   });
 });
