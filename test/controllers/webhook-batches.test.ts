@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { client, signUp } from '../helpers/client.js';
 import { createWebhookIntake } from '../../src/models/webhook-model.js';
 
 describe('amoCRM webhooks in a burst: stored and queued together, each answered after its own commit', () => {
@@ -56,5 +57,19 @@ describe('amoCRM webhooks in a burst: stored and queued together, each answered 
     const stored = await Promise.all([1, 2, 3, 4].map((i) => intake.receive({ requestId: `large-${i}`, raw, leadIds: [7200 + i] })));
     expect(stored).to.deep.equal([true, true, true, true]);
     expect(statements.filter((s) => s.includes('insert into amocrm_webhooks'))).to.have.length(3);
+  });
+
+  it('a webhook is not a person\'s request: a session cookie on it is not read, and only its own statement runs', async () => {
+    const agent = client(t.app);
+    await signUp(agent);
+    const cookie = (await agent.get('/account').expect(200)).request.cookies as unknown as string;
+    expect(cookie).to.match(/sid=/);
+    statements = [];
+    const res = await request(t.app).post(hookPath()).set('Cookie', cookie).set('X-Amocrm-Requestid', 'with-cookie').type('form')
+      .send('leads[status][0][id]=7301');
+    expect(res.status).to.equal(200);
+    expect(res.headers['set-cookie']).to.equal(undefined);
+    expect(statements).to.have.length(1);
+    expect(statements[0]).to.include('insert into amocrm_webhooks');
   });
 });
