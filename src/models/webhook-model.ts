@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { isDatabaseUnavailable } from '../database-errors.js';
 
 export type WebhookDelivery = { requestId: string | null; raw: string; leadIds: number[] };
 export type LeadJob = { task: string; queue: string; maxAttempts: number; keyPrefix: string };
@@ -43,8 +44,9 @@ type Waiting = WebhookDelivery & { resolve: (stored: boolean) => void; reject: (
  * Webhooks arriving while a statement is under way wait for it and go together in the next one: under a burst,
  * one commit holds many deliveries instead of each waiting its turn for its own (graphile-worker's add_job
  * commits one after another). Each is answered only once its own statement has committed, so a 200 still means
- * stored and queued. A failed batch is retried delivery by delivery, so that one bad delivery fails alone. A batch
- * holds at most 100 deliveries and about 1 MB of bodies (one body may be larger: it then goes alone).
+ * stored and queued. A failed batch is retried delivery by delivery, so that one bad delivery fails alone (unless
+ * the database is unavailable: then all fail at once). A batch holds at most 100 deliveries and about 1 MB of
+ * bodies (one body may be larger: it then goes alone).
  */
 export function createWebhookIntake(db: Knex, job: LeadJob, limits = { deliveries: 100, bytes: 1 << 20 }) {
   const model = createWebhookModel(db);
@@ -56,7 +58,8 @@ export function createWebhookIntake(db: Knex, job: LeadJob, limits = { deliverie
       const stored = await model.storeAndQueue(batch, job);
       batch.forEach((w, i) => w.resolve(stored[i]!));
     } catch (error) {
-      if (batch.length === 1) return batch[0]!.reject(error);
+      // Without a database every retry would wait its own connection timeout: all fail now (503, sent again).
+      if (batch.length === 1 || isDatabaseUnavailable(error)) return batch.forEach((w) => w.reject(error));
       for (const w of batch) await store([w]);
     }
   }

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import knex from 'knex';
 import request from 'supertest';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, signUp } from '../helpers/client.js';
@@ -71,5 +72,20 @@ describe('amoCRM webhooks in a burst: stored and queued together, each answered 
     expect(res.headers['set-cookie']).to.equal(undefined);
     expect(statements).to.have.length(1);
     expect(statements[0]).to.include('insert into amocrm_webhooks');
+  });
+
+  it('when the database cannot be reached, then a waiting batch fails at once instead of trying its deliveries one by one', async () => {
+    const quiet = () => undefined;
+    const unreachable = knex({ log: { warn: quiet, error: quiet, debug: quiet, deprecate: quiet }, client: 'pg', connection: { connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 200 }, pool: { min: 0, max: 2 }, acquireConnectionTimeout: 300 });
+    let acquires = 0;
+    (unreachable.client as { pool: { on: (event: string, f: () => void) => void } }).pool.on('acquireRequest', () => { acquires++; });
+    try {
+      const intake = createWebhookIntake(unreachable, { task: 'amocrm:lead-changed', queue: 'amocrm', maxAttempts: 25, keyPrefix: 'amocrm:lead:' });
+      const results = await Promise.allSettled([1, 2, 3].map((i) => intake.receive({ requestId: `down-${i}`, raw: 'x', leadIds: [7400 + i] })));
+      expect(results.map((r) => r.status)).to.deep.equal(['rejected', 'rejected', 'rejected']);
+      expect(acquires, 'the first alone, then the other two together').to.equal(2);
+    } finally {
+      await unreachable.destroy();
+    }
   });
 });
