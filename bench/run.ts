@@ -7,7 +7,7 @@
 // "hello", bare Express + Nunjucks rendering the same login template, and the Next.js 15 peer of the design
 // document's stack (shared/peers/next-seed, copied to var/peers and built there when missing). The baselines and the GET pages are
 // measured in interleaved rounds (A B C A B C …) and reported as medians, so that a noisy neighbour on the machine
-// hits all of them alike. Also: GET /account latency while 10 logins run at once, the gzip weight of every page
+// hits all of them alike; so is amoCRM's webhook, beside the Nunjucks baseline. Also: GET /account latency while 10 logins run at once, the gzip weight of every page
 // with its stylesheet, and the process's memory after the load. --anatomy adds the app's GET /login built up layer
 // by layer (bench/baselines/anatomy.ts); --profile writes a CPU profile of the app and summarises it.
 // Targets (docs/PERFORMANCE.md) are reported, not asserted.
@@ -266,6 +266,8 @@ async function main(): Promise<void> {
       { name: 'GET /account (logged in)', options: { url: `${app.url}/account`, headers: { ...PROXY_HEADERS, cookie } }, expected: [200] },
     ]);
     rows.push(...roundRows);
+    // The baseline's memory after the load it shares with the pages (before it also runs beside the webhook below).
+    const njkMemory = memory(njk.pid);
     const perRound = (name: string) => roundRows.find((r) => r.name.startsWith(name))!.perRound;
     const ratios = (page: string, base: string) => perRound(page).map((rps, i) => rps / perRound(base)[i]!);
     const loginRatios = ratios('GET /login (visitor', 'bare Express + Nunjucks');
@@ -317,28 +319,37 @@ async function main(): Promise<void> {
     }, [303], { settleMs: 4000 }));
 
     // amoCRM's webhook: a lead status change, each with its own request id (duplicates are cheaper).
+    let webhookRatios: number[] = [];
     const webhookProbe = await fetch(`${app.url}/webhooks/amocrm/${webhookSecret}`, { method: 'POST' });
     if (webhookProbe.status === 404) {
       rows.push({ name: 'POST /webhooks/amocrm/:secret', rps: 0, p50: 0, p99: 0, max: 0, requests: 0, statuses: {}, errors: 0, unexpected: 0, note: 'route not present in this build' });
     } else {
+      // Interleaved with the Nunjucks baseline, like the GET pages: the ratio is the median of the rounds' ratios.
       let id = 0;
-      rows.push(await measure('POST /webhooks/amocrm/:secret (status_lead)', {
-        url: app.url,
-        requests: [{
-          method: 'POST', path: `/webhooks/amocrm/${webhookSecret}`,
-          setupRequest: (req: autocannon.Request) => ({
-            ...req, headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-amocrm-requestid': `bench-${process.pid}-${id++}` },
-            body: new URLSearchParams({
-              'leads[status][0][id]': String(1000 + (id % 50)), 'leads[status][0][status_id]': '142', 'leads[status][0][pipeline_id]': '7',
-              'leads[status][0][old_status_id]': '141', 'leads[status][0][old_pipeline_id]': '7', 'account[id]': '31415926', 'account[subdomain]': 'flowers',
-            }).toString(),
-          }),
-        }],
-      }, [200]));
+      say(`  webhook and the Nunjucks baseline: ${ROUNDS} interleaved rounds of ${DURATION} s`);
+      const [njkAgain, webhook] = await measureRounds([{ name: 'bare Express + Nunjucks: GET /login (beside the webhook)', options: { url: `${njk.url}/login` }, expected: [200] }, {
+        name: 'POST /webhooks/amocrm/:secret (status_lead)', expected: [200],
+        options: {
+          url: app.url,
+          requests: [{
+            method: 'POST', path: `/webhooks/amocrm/${webhookSecret}`,
+            setupRequest: (req: autocannon.Request) => ({
+              ...req, headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-amocrm-requestid': `bench-${process.pid}-${id++}` },
+              body: new URLSearchParams({
+                'leads[status][0][id]': String(1000 + (id % 50)), 'leads[status][0][status_id]': '142', 'leads[status][0][pipeline_id]': '7',
+                'leads[status][0][old_status_id]': '141', 'leads[status][0][old_pipeline_id]': '7', 'account[id]': '31415926', 'account[subdomain]': 'flowers',
+              }).toString(),
+            }),
+          }],
+        },
+      }]);
+      rows.push(njkAgain!, webhook!);
+      webhookRatios = webhook!.perRound.map((rps, i) => rps / njkAgain!.perRound[i]!);
+      say(`  ${webhook!.name}: ${webhook!.rps.toFixed(0)} req/s (median), p99 ${webhook!.p99} ms; the baseline beside it ${njkAgain!.rps.toFixed(0)} req/s`);
     }
 
     // Memory after the load, then page weights (gzip as nginx sends them).
-    const mem = { app: memory(app.pid), hello: memory(hello.pid), nunjucks: memory(njk.pid), next: memory(next.pid) };
+    const mem = { app: memory(app.pid), hello: memory(hello.pid), nunjucks: njkMemory, next: memory(next.pid) };
     const level = Number(/gzip_comp_level (\d+);/.exec(readFileSync(path.join(ROOT, 'deploy', 'nginx', 'flowers.conf'), 'utf8'))?.[1] ?? 6);
     const cssPath = /<link rel="stylesheet" href="([^"]+)"/.exec(loginHtml)![1]!;
     const css = (await httpRequest(`${app.url}${cssPath}`)).body;
@@ -413,13 +424,14 @@ async function main(): Promise<void> {
     const loginRatio = median(loginRatios);
     const loginNextRatio = median(loginNextRatios);
     const accountRatio = median(accountRatios);
-    const webhookRatio = webhookRow.rps / njkRow.rps;
+    const webhookRatio = webhookRatios.length ? median(webhookRatios) : webhookRow.rps / njkRow.rps;
     const rssRatio = mem.app.rss / mem.nunjucks.rss;
     const perRoundLine = (label: string, xs: number[]) => say(`${label} per round: ${xs.map((r) => r.toFixed(3)).join(', ')} (median ${median(xs).toFixed(3)})`);
     say('');
     perRoundLine('GET /login ÷ Nunjucks baseline', loginRatios);
     perRoundLine('GET /login ÷ Next.js static /login', loginNextRatios);
     perRoundLine('GET /account ÷ Nunjucks baseline', accountRatios);
+    if (webhookRatios.length) perRoundLine('webhook POST ÷ Nunjucks baseline', webhookRatios);
     if (profileSummary) say(`\n${profileSummary}`);
     const heaviest = weights.reduce((a, b) => (b.total > a.total ? b : a));
     const targets = [
@@ -438,7 +450,7 @@ async function main(): Promise<void> {
 
     writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify({
       at: new Date().toISOString(), machine, connections: CONNECTIONS, duration: DURATION, rounds: ROUNDS, warmup: WARMUP, appCommand: appCommand.join(' '),
-      rows, anatomy: anatomyRows, loginRatios, loginNextRatios, accountRatios, memory: mem, weights, cssGzip, gzipLevel: level, targets, profile: profileSummary,
+      rows, anatomy: anatomyRows, loginRatios, loginNextRatios, accountRatios, webhookRatios, memory: mem, weights, cssGzip, gzipLevel: level, targets, profile: profileSummary,
     }, null, 2)}\n`);
     say(`\nresults: ${path.relative(ROOT, path.join(OUT, 'results.json'))}; logs: ${path.relative(ROOT, OUT)}/*.log`);
   } finally {

@@ -1,5 +1,5 @@
 // The composition root: models → services → controllers, middleware in order, routes, error handler.
-import express, { type Request, type Response } from 'express';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import nunjucks from 'nunjucks';
 import type { Knex } from 'knex';
 import type { Config } from './config.js';
@@ -85,6 +85,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
 export type Services = ReturnType<typeof createServices>;
 
 const isWebhook = (path: string) => path.startsWith('/webhooks/');
+const forPeople = (handler: RequestHandler): RequestHandler => (req, res, next) => (isWebhook(req.path) ? next() : handler(req, res, next));
 
 function createControllers({ config, db }: AppDeps, services: Services, passport: AppPassport, cookieName: string) {
   return {
@@ -167,16 +168,17 @@ export function createApp(deps: AppDeps) {
     extended: true, limit: '512kb', parameterLimit: 5000,
     verify: (req, _res, buf) => { (req as typeof req & { rawBody?: Buffer }).rawBody = buf; },
   }));
-  app.use(express.urlencoded({ extended: true, limit: '32kb', parameterLimit: 200 }));
-  app.use(sessions({ db, secrets: config.sessionSecrets, production: config.production, users: sessionUsers }));
-  app.use(passport.initialize());
-  app.use(passport.session());
-  app.use(sessionLimits);
-  app.use(saveBeforeRedirect);
-  app.use(language({ secureCookies: config.production, timeZone: config.shopTimeZone }));
+  // A person's requests only: amoCRM's webhooks have no session, user, language or form token.
+  app.use(forPeople(express.urlencoded({ extended: true, limit: '32kb', parameterLimit: 200 })));
+  app.use(forPeople(sessions({ db, secrets: config.sessionSecrets, production: config.production, users: sessionUsers })));
+  app.use(forPeople(passport.initialize()));
+  app.use(forPeople(passport.session()));
+  app.use(forPeople(sessionLimits));
+  app.use(forPeople(saveBeforeRedirect));
+  app.use(forPeople(language({ secureCookies: config.production, timeZone: config.shopTimeZone })));
   app.use(sameOrigin(config.appOrigin, { skip: isWebhook }));
   app.use(csrf.protect);
-  app.use(locals(csrf.generateToken));
+  app.use(forPeople(locals(csrf.generateToken)));
 
   app.use(routes(controllers, limits));
 

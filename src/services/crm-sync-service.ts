@@ -13,7 +13,7 @@ import { createSyncLogModel, type SyncOutcome } from '../models/sync-log-model.j
 import { createUserModel, type User } from '../models/user-model.js';
 import { createAmocrmStatusModel } from '../models/amocrm-status-model.js';
 import { createOrderModel, type Order } from '../models/order-model.js';
-import { createWebhookModel } from '../models/webhook-model.js';
+import { createWebhookIntake } from '../models/webhook-model.js';
 import type { AmoLead } from '../crm/amocrm-client.js';
 import { parseWebhook } from '../crm/webhook-parser.js';
 import { INTERVALS } from './catalog-service.js';
@@ -252,6 +252,8 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
     }
   }
 
+  const webhooks = createWebhookIntake(db, { task: LEAD_CHANGED, queue: CRM_QUEUE, maxAttempts: 25, keyPrefix: 'amocrm:lead:' });
+
   return {
     /** Adds the sync job inside the caller's transaction; pending syncs of one customer collapse into one. */
     async customerChanged(trx: Knex | Knex.Transaction, userId: number): Promise<void> {
@@ -277,10 +279,7 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
     async receiveWebhook(requestId: string | null, raw: string, body: unknown): Promise<'queued' | 'duplicate' | null> {
       const parsed = parseWebhook(body);
       if (!parsed) return null;
-      const id = await createWebhookModel(db).storeAndQueue(requestId, raw, parsed.leadIds, {
-        task: LEAD_CHANGED, queue: CRM_QUEUE, maxAttempts: 25, keyPrefix: 'amocrm:lead:',
-      });
-      return id === null ? 'duplicate' : 'queued';
+      return (await webhooks.receive({ requestId, raw, leadIds: parsed.leadIds })) ? 'queued' : 'duplicate';
     },
 
     /** Job: re-reads the lead (the webhook's own values are not trusted) and applies it. */
