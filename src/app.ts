@@ -33,10 +33,12 @@ import { createLoginCodesController } from './controllers/login-codes-controller
 import { createPasswordResetsController } from './controllers/password-resets-controller.js';
 import { createRegistrationsController } from './controllers/registrations-controller.js';
 import { createSessionsController } from './controllers/sessions-controller.js';
+import { createDevicesController } from './controllers/devices-controller.js';
 import { createStaffAmocrmController } from './controllers/staff-amocrm-controller.js';
 import { createStaffCustomersController } from './controllers/staff-customers-controller.js';
 import { createStaffDeliveriesController } from './controllers/staff-deliveries-controller.js';
 import { createStaffOverviewController } from './controllers/staff-overview-controller.js';
+import { createDeviceService } from './services/device-service.js';
 import { createStaffAuditService } from './services/staff-audit-service.js';
 import { createStaffCustomerService } from './services/staff-customer-service.js';
 import { createStaffDeliveryService } from './services/staff-delivery-service.js';
@@ -75,12 +77,13 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, onPreferencesChange: crmSync.customerChanged });
   const orders = createOrderService({ db, timeZone: config.shopTimeZone, onOrderChange: crmSync.orderChanged });
   const staffAudit = createStaffAuditService({ db });
+  const devices = createDeviceService({ db, secret: config.sessionSecrets[0]! });
   const staffDeliveries = createStaffDeliveryService({ db, timeZone: config.shopTimeZone });
   const staffCustomers = createStaffCustomerService({ db, crm, timeZone: config.shopTimeZone, onResync: crmSync.customerChanged });
   const staffOverview = createStaffOverviewService({ db, crm, deliveries: staffDeliveries, timeZone: config.shopTimeZone });
   const documents = createDocuments({ viewsDir: config.paths.views, operator: config.operator, current: versions });
   const consents = createConsentService({ db, documents });
-  return { jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents };
+  return { jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -100,6 +103,7 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     passwordResets: createPasswordResetsController({ auth: services.auth }),
     loginCodes: createLoginCodesController({ auth: services.auth }),
     accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),
+    devices: createDevicesController({ devices: services.devices }),
     preferences: createPreferencesController({ accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
     orders: createOrdersController({ orders: services.orders, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
     webhooks: createWebhooksController({ crmSync: services.crmSync, secret: config.amocrm.webhookSecret }),

@@ -46,6 +46,8 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/account/email', requireUser, c.accounts.editEmail);
   r.post('/account/email', requireUser, limit.accountChange, c.accounts.updateEmail);
   r.post('/account/logout-everywhere', requireUser, c.sessions.destroyAll);
+  r.get('/account/sessions', requireUser, c.devices.index);
+  r.post('/account/sessions/:id/end', requireUser, c.devices.end);
   r.get('/account/preferences', requireUser, c.preferences.edit);
   r.post('/account/preferences', requireUser, c.preferences.update);
   r.get('/account/orders/new', requireUser, c.orders.new);

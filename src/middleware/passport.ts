@@ -56,10 +56,17 @@ export function logIn(req: Request, user: AppUser, options: { remember?: boolean
       req.session.authAt = now;
       req.session.lastSeenAt = now;
       req.session.remember = Boolean(options.remember);
+      seenFrom(req);
       req.session.cookie.maxAge = options.remember ? 7 * 24 * 3600_000 : 24 * 3600_000;
       resolve();
     });
   });
+}
+
+/** The device shown in the list of signed-in devices: written only with a login or a lastSeenAt refresh. */
+function seenFrom(req: Request): void {
+  req.session.userAgent = (req.get('user-agent') ?? '').slice(0, 400);
+  req.session.ip = req.ip ?? '';
 }
 
 /** Keeps the current session after a password or email change, on a new id, with the new auth_version. */

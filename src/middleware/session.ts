@@ -19,6 +19,8 @@ declare module 'express-session' {
     referrerId?: string;
     resetToken?: string;
     flash?: string;
+    userAgent?: string;
+    ip?: string;
   }
 }
 
@@ -112,6 +114,7 @@ export const sessionLimits: RequestHandler = async (req, res, next) => {
   }
   if (now - lastSeen > LAST_SEEN_RESOLUTION_MS) {
     req.session.lastSeenAt = now;
+    req.session.ip = req.ip ?? ''; // with the refresh that writes the row anyway, never on its own
     req.session.cookie.maxAge = Math.min(idleLimit, req.session.authAt + ABSOLUTE_MS - now);
   }
   next();

@@ -12,6 +12,13 @@ export function createSessionModel(db: Knex | Knex.Transaction) {
       if (exceptSid) q.whereNot({ sid: exceptSid });
       return q.delete();
     },
+    /** The user's unexpired sessions, for the list of signed-in devices. */
+    async liveForUser(userId: number): Promise<{ sid: string; sess: unknown }[]> {
+      return ofUser(userId).where('expire', '>=', db.fn.now()).select('sid', 'sess');
+    },
+    async deleteOne(userId: number, sid: string): Promise<number> {
+      return ofUser(userId).where({ sid }).delete();
+    },
     async deleteExpired(): Promise<number> {
       return db('session').where('expire', '<', db.fn.now()).delete();
     },

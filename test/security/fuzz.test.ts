@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import { createServices } from '../../src/app.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, csrfFrom, daysFromToday, signUp, signupFields, type Agent } from '../helpers/client.js';
+import { client, csrfFrom, daysFromToday, GOOD_PASSWORD, logIn, signUp, signupFields, type Agent } from '../helpers/client.js';
 import { insertCustomers, insertOrder, staffAgent } from '../staff/helpers.js';
 
 type Value = string | string[] | Record<string, string>;
@@ -330,6 +330,53 @@ describe('every form against bad input', function () {
         }
       }
       expect(problems.length, `\n${problems.join('\n')}\n`).to.equal(0);
+    });
+  });
+
+  describe('ending a signed-in device (POST /account/sessions/:id/end)', () => {
+    let laptop: Agent;
+    let mine: string;
+    let others: string;
+    before(async () => {
+      laptop = client(t.app);
+      expect((await logIn(laptop, myEmail, GOOD_PASSWORD)).status).to.equal(303);
+      mine = /action="\/account\/sessions\/([^/"]+)\/end"/.exec((await agent.get('/account/sessions')).text)![1]!;
+      const other = client(t.app);
+      const { email } = await signUp(other);
+      expect((await logIn(client(t.app), email, GOOD_PASSWORD)).status).to.equal(303);
+      const user = await t.db('users').whereRaw('lower(email) = ?', [email]).first('id', 'auth_version');
+      const devices = createServices({ config: t.config, db: t.db, logger: pino({ level: 'silent' }) }).devices;
+      others = (await devices.list(user.id, user.auth_version, 'none'))[0]!.handle;
+    });
+    const sessionRows = async () => (await t.db('session').orderBy('sid').select('sid')).map((r) => r.sid as string);
+
+    it('when the handle is not a handle (a bad value, a session id, one changed character, another customer\'s), then 404, never a 500, and no session ends (S21)', async () => {
+      const token = csrfFrom((await agent.get('/account/sessions')).text);
+      const laptopSid = (await t.db('session').select('sid')).map((r) => r.sid as string);
+      const changed = `${mine.slice(0, -1)}${mine.endsWith('A') ? 'B' : 'A'}`;
+      for (const id of [...BAD_IDS, changed, others, ...laptopSid.map(encodeURIComponent), 'A'.repeat(22)]) {
+        const before = [await snapshot(), await sessionRows()];
+        const res = await agent.post(`/account/sessions/${id}/end`).type('form').send({ _csrf: token });
+        expect(res.status, id.slice(0, 40)).to.equal(404);
+        expect([await snapshot(), await sessionRows()], id.slice(0, 40)).to.deep.equal(before);
+      }
+      await laptop.get('/account').expect(200);
+    });
+
+    it('when the body of the end form is bad (unknown, repeated or bracket fields, bad values), then 4xx and the device stays signed in (S21)', async () => {
+      const token = csrfFrom((await agent.get('/account/sessions')).text);
+      const bodies: [string, string | Record<string, Value>][] = [
+        ...ALWAYS_BAD.map((bad): [string, Record<string, Value>] => [`unknown ${label('id', bad)}`, { _csrf: token, id: bad }]),
+        ['repeated _csrf', `_csrf=${token}&_csrf=${token}`],
+        ['bracket _csrf[]', `_csrf%5B%5D=${token}`],
+      ];
+      for (const [what, body] of bodies) {
+        const before = await sessionRows();
+        const res = await agent.post(`/account/sessions/${mine}/end`).type('form').send(body);
+        expect(res.status, what).to.be.within(400, 499);
+        expect(await sessionRows(), what).to.deep.equal(before);
+      }
+      await laptop.get('/account').expect(200);
     });
   });
 
