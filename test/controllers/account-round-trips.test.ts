@@ -1,18 +1,17 @@
 import { expect } from 'chai';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createTestApp, recordQueries, type TestApp } from '../helpers/app.js';
 import { client, signUp } from '../helpers/client.js';
 import { createAmocrmStatusModel } from '../../src/models/amocrm-status-model.js';
 
 describe('the logged-in account page: few database round trips, cached names refreshed on change', () => {
   let t: TestApp;
-  let queries: string[] = [];
-  const record = (q: { sql: string }) => { queries.push(q.sql); };
+  let recorded: ReturnType<typeof recordQueries>;
   before(() => {
     t = createTestApp();
-    t.db.on('query', record);
+    recorded = recordQueries(t.db);
   });
   after(async () => {
-    t.db.off('query', record);
+    recorded.stop();
     await t.close();
   });
 
@@ -20,7 +19,8 @@ describe('the logged-in account page: few database round trips, cached names ref
     const agent = client(t.app);
     await signUp(agent);
     await agent.get('/account').expect(200); // the flash is taken and saved; categories and stage names cached
-    queries = [];
+    const queries = recorded.sql;
+    queries.length = 0;
     const page = await agent.get('/account').expect(200);
     expect(page.text).to.include('Сезонный');
     expect(queries, queries.join('\n')).to.have.length(2);

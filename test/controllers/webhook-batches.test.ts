@@ -1,28 +1,28 @@
 import { expect } from 'chai';
 import knex from 'knex';
 import request from 'supertest';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createTestApp, recordQueries, type TestApp } from '../helpers/app.js';
 import { client, signUp } from '../helpers/client.js';
 import { createWebhookIntake } from '../../src/models/webhook-model.js';
 
 describe('amoCRM webhooks in a burst: stored and queued together, each answered after its own commit', () => {
   let t: TestApp;
-  let statements: string[] = [];
-  const record = (q: { sql: string }) => { statements.push(q.sql); };
+  let recorded: ReturnType<typeof recordQueries>;
   const hookPath = () => `/webhooks/amocrm/${t.config.amocrm.webhookSecret}`;
   const post = (requestId: string, body: string) =>
     request(t.app).post(hookPath()).set('X-Amocrm-Requestid', requestId).type('form').send(body);
   before(() => {
     t = createTestApp();
-    t.db.on('query', record);
+    recorded = recordQueries(t.db);
   });
   after(async () => {
-    t.db.off('query', record);
+    recorded.stop();
     await t.close();
   });
 
   it('when 40 webhooks arrive at once, then fewer statements than webhooks store them all, with one job per lead, and a repeat is a duplicate', async () => {
-    statements = [];
+    const statements = recorded.sql;
+    statements.length = 0;
     const answers = await Promise.all(Array.from({ length: 40 }, (_, i) =>
       post(`burst-${i}`, `leads[status][0][id]=${7000 + (i % 10)}&leads[status][0][status_id]=142&account[id]=1`)));
     expect(answers.map((a) => `${a.status} ${a.text}`)).to.deep.equal(Array.from({ length: 40 }, () => '200 ok'));
@@ -53,7 +53,8 @@ describe('amoCRM webhooks in a burst: stored and queued together, each answered 
   it('when large deliveries wait together, then a statement holds at most about 1 MB of them', async () => {
     const intake = createWebhookIntake(t.db, { task: 'amocrm:lead-changed', queue: 'amocrm', maxAttempts: 25, keyPrefix: 'amocrm:lead:' });
     const raw = 'x'.repeat(400 * 1024);
-    statements = [];
+    const statements = recorded.sql;
+    statements.length = 0;
     // The first goes at once; the other three wait for it, then 800 KB go together and the last alone.
     const stored = await Promise.all([1, 2, 3, 4].map((i) => intake.receive({ requestId: `large-${i}`, raw, leadIds: [7200 + i] })));
     expect(stored).to.deep.equal([true, true, true, true]);
@@ -65,7 +66,8 @@ describe('amoCRM webhooks in a burst: stored and queued together, each answered 
     await signUp(agent);
     const cookie = (await agent.get('/account').expect(200)).request.cookies as unknown as string;
     expect(cookie).to.match(/sid=/);
-    statements = [];
+    const statements = recorded.sql;
+    statements.length = 0;
     const res = await request(t.app).post(hookPath()).set('Cookie', cookie).set('X-Amocrm-Requestid', 'with-cookie').type('form')
       .send('leads[status][0][id]=7301');
     expect(res.status).to.equal(200);

@@ -67,3 +67,11 @@ export function createTestApp(options: { env?: Environment; databaseUrl?: string
     },
   };
 }
+
+/** Collects the SQL of every query `db` runs until `stop()`; a test empties `sql` (length = 0) before what it counts. */
+export function recordQueries(db: Db): { sql: string[]; stop: () => void } {
+  const sql: string[] = [];
+  const record = (q: { sql: string }) => { sql.push(q.sql); };
+  db.on('query', record);
+  return { sql, stop: () => { db.off('query', record); } };
+}
