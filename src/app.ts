@@ -24,6 +24,7 @@ import { createDocuments, type DocumentKind, type DocumentVersion } from './serv
 import { createJobQueue } from './services/job-queue.js';
 import { createMailer } from './services/mailer.js';
 import { createPasswordHasher } from './services/passwords.js';
+import { createPrivacyService } from './services/privacy-service.js';
 import { createAccountsController } from './controllers/accounts-controller.js';
 import { createConsentsController } from './controllers/consents-controller.js';
 import { createDocumentsController } from './controllers/documents-controller.js';
@@ -44,6 +45,7 @@ import { createStaffCustomerService } from './services/staff-customer-service.js
 import { createStaffDeliveryService } from './services/staff-delivery-service.js';
 import { createStaffOverviewService } from './services/staff-overview-service.js';
 import { createOrdersController } from './controllers/orders-controller.js';
+import { createPrivacyController } from './controllers/privacy-controller.js';
 import { createPreferencesController } from './controllers/preferences-controller.js';
 import { createWebhooksController } from './controllers/webhooks-controller.js';
 import { createOrderService } from './services/order-service.js';
@@ -83,7 +85,8 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const staffOverview = createStaffOverviewService({ db, crm, deliveries: staffDeliveries, timeZone: config.shopTimeZone });
   const documents = createDocuments({ viewsDir: config.paths.views, operator: config.operator, current: versions });
   const consents = createConsentService({ db, documents });
-  return { jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents };
+  const privacy = createPrivacyService({ db, documents, devices });
+  return { jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -99,6 +102,7 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     }),
     documents: createDocumentsController({ documents: services.documents }),
     consents: createConsentsController({ consents: services.consents, documents: services.documents, operatorEmail: config.operator.email }),
+    privacy: createPrivacyController({ privacy: services.privacy, analytics: config.analytics.enabled, operatorEmail: config.operator.email }),
     sessions: createSessionsController({ auth: services.auth, passport, cookieName }),
     passwordResets: createPasswordResetsController({ auth: services.auth }),
     loginCodes: createLoginCodesController({ auth: services.auth }),
@@ -145,6 +149,8 @@ export function createApp(deps: AppDeps) {
       limiter({ name: 'account-change', limit: 20, windowMs: 15 * 60_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
       limiter({ name: 'account-change', perUser: true, limit: 10, windowMs: 15 * 60_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
     ],
+    // The data export reads every table about the customer: a few downloads an hour each.
+    dataExport: limiter({ name: 'data-export', perUser: true, methods: ['GET'], limit: 5, windowMs: 3600_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
   };
 
   const app = express();

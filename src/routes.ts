@@ -5,7 +5,7 @@ import { noStore, requireStaff, requireUser } from './middleware/locals.js';
 
 type Limits = {
   login: RequestHandler; signup: RequestHandler; forgot: RequestHandler; loginCode: RequestHandler; loginCodeVerify: RequestHandler;
-  accountChange: RequestHandler[];
+  accountChange: RequestHandler[]; dataExport: RequestHandler;
 };
 
 export function routes(c: Controllers, limit: Limits): Router {
@@ -48,6 +48,9 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.post('/account/logout-everywhere', requireUser, c.sessions.destroyAll);
   r.get('/account/sessions', requireUser, c.devices.index);
   r.post('/account/sessions/:id/end', requireUser, c.devices.end);
+  r.get('/account/privacy', requireUser, noStore, c.privacy.show);
+  r.post('/account/privacy', requireUser, c.privacy.update);
+  r.get('/account/data.json', requireUser, limit.dataExport, c.privacy.download);
   r.get('/account/preferences', requireUser, c.preferences.edit);
   r.post('/account/preferences', requireUser, c.preferences.update);
   r.get('/account/orders/new', requireUser, c.orders.new);

@@ -152,3 +152,12 @@ export function parseForm<T>(schema: z.ZodType<T>, body: unknown): Parsed<T> {
   }
   return { ok: false, values, errors };
 }
+
+/** Giving or withdrawing an optional consent on /account/privacy; analytics only when analytics is configured. */
+export function privacySchema({ analytics = false } = {}) {
+  return z.strictObject({
+    _csrf: csrf,
+    document: z.enum(analytics ? ['marketing', 'analytics'] : ['marketing'], { error: 'form.invalid' }),
+    action: z.enum(['grant', 'withdraw'], { error: 'form.invalid' }),
+  });
+}

@@ -29,6 +29,8 @@ type LimitOptions = {
   name: string; limit: number; windowMs: number; skipSuccessfulRequests?: boolean; onLimit: (req: Request, res: Response) => void;
   /** Counts per logged-in user instead of per IP (the route must require a user). */
   perUser?: boolean;
+  /** Counts these methods (default POST only: forms); a download that costs work counts its GETs. */
+  methods?: readonly string[];
 };
 
 export function createRateLimits(counters: RateCounterModel) {
@@ -41,7 +43,7 @@ export function createRateLimits(counters: RateCounterModel) {
     legacyHeaders: false,
     skipSuccessfulRequests: o.skipSuccessfulRequests ?? false,
     requestWasSuccessful: (_req, res) => res.statusCode < 400,
-    skip: (req) => req.method !== 'POST',
+    skip: (req) => !(o.methods ?? ['POST']).includes(req.method),
     handler: (req, res) => o.onLimit(req, res),
     validate: { trustProxy: false },
   });
