@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { agentCookie, client, csrfFrom, logIn, signUp, submit, type Agent } from '../helpers/client.js';
+import { agentCookie, client, csrfFrom, logIn, signUp, submit } from '../helpers/client.js';
 
 const articleOf = (html: string) => /<article class="document"[\s\S]*?<\/article>\n/.exec(html)?.[0] ?? '';
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');

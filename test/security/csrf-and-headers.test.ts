@@ -231,6 +231,7 @@ describe('CSRF on every POST route (S14)', function () {
       ['/account/password', customer, { currentPassword: password, password: 'Sovsem novyi parol 9' }],
       ['/account/email', customer, { currentPassword: password, email: `new-${email}` }],
       ['/account/consent', customer, { consentPersonalData: 'yes' }],
+      ['/account/privacy', customer, { document: 'marketing', action: 'grant' }],
       ['/account/logout-everywhere', customer, {}],
       [`/account/sessions/${otherDevice}/end`, customer, {}],
       ['/account/preferences', customer, prefs],

@@ -128,6 +128,8 @@ describe('every form against bad input', function () {
     { path: '/reset-password', page: '/signup', as: 'visitor', fields: () => ({ token: 'A'.repeat(43), password: 'Novyi parol 2026' }), refused: [410, 422] },
     // The renewal interstitial: this customer's consent is current, so an accepted form records nothing either.
     { path: '/account/consent', page: '/account', as: 'customer', fields: () => ({ consentPersonalData: 'yes' }), refused: [422] },
+    // Giving or withdrawing an optional consent: only the two fixed values of each field are accepted.
+    { path: '/account/privacy', page: '/account/privacy', as: 'customer', fields: () => ({ document: 'marketing', action: 'grant' }), refused: [422] },
     { path: '/account/password', page: '/account/password', as: 'customer', fields: () => ({ currentPassword: 'Wrong password 1', password: 'Novyi parol 2026' }), refused: [422] },
     { path: '/account/email', page: '/account/email', as: 'customer', fields: () => ({ currentPassword: 'Wrong password 1', email: 'new@example.ru' }), refused: [422] },
     {
