@@ -153,6 +153,9 @@ describe('personal data: the privacy page and the data export (152-FZ)', () => {
       const { agent, id, email } = await customer();
       const other = await customer({ address: 'ул. Чужая, 99', wishes: 'Чужие пожелания' });
       await submit(client(t.app), '/forgot-password', { email });
+      await t.db('orders').insert({ user_id: other.id, bouquet: 'romantic', delivery_date: '2027-01-11', address: 'ул. Чужая, 99', wishes: 'Чужой заказ', price_kopecks: 350000 });
+      await t.db('delivery_exceptions').insert({ user_id: other.id, scheduled_date: '2027-04-04', kind: 'skip', source: 'account' });
+      await t.db('auth_events').insert({ user_id: other.id, event: 'login', ip: '192.0.2.200', user_agent: 'ChuzhoiBrowser/1' });
       await t.db('password_resets').insert({ user_id: id, token_hash: createHash('sha256').update('x').digest('hex'), auth_version: 1, expires_at: t.db.raw("now() + interval '1 hour'") }).catch(() => undefined);
       const res = await agent.get('/account/data.json').buffer(true).parse((r, cb) => { let s = ''; r.on('data', (c: Buffer) => { s += c; }); r.on('end', () => cb(null, s)); }).expect(200);
       const json = res.body as string;
@@ -164,7 +167,8 @@ describe('personal data: the privacy page and the data export (152-FZ)', () => {
       expect(sid).to.have.length.greaterThan(10);
       expect(json).not.to.include(sid);
       for (const row of await t.db('session').select('sid')) expect(json).not.to.include(row.sid);
-      expect(json).not.to.include(other.email).and.not.include('ул. Чужая, 99').and.not.include('Чужие пожелания');
+      expect(json).not.to.include(other.email).and.not.include('ул. Чужая, 99').and.not.include('Чужие пожелания').and.not.include('Чужой заказ')
+        .and.not.include('2027-04-04').and.not.include('ChuzhoiBrowser').and.not.include('192.0.2.200');
       expect(json).not.to.include('"sid"').and.not.include('handle').and.not.include('token');
     });
 
