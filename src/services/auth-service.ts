@@ -27,7 +27,7 @@ export const LOGIN_CODES_PER_ADDRESS_PER_HOUR = 3;
 /** `consents`: the consents ticked on the form, each with the version and hash of the text the visitor was shown. */
 export type SignupInput = Preferences & { email: string; password: string; language: Language; referrerId?: string; consents: ConsentRecord[] };
 
-export type AuthResult = { status: 'ok'; user: User } | { status: 'invalid' } | { status: 'locked' };
+export type AuthResult = { status: 'ok'; user: User; secondFactor?: boolean } | { status: 'invalid' } | { status: 'locked' };
 
 /** A code sign-in: `password_required` when the account may not sign in by a mailed code (see codeLoginAllowed). */
 export type CodeResult = { status: 'ok'; user: User } | { status: 'invalid' } | { status: 'password_required' };
@@ -139,9 +139,11 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
         return { status: 'invalid' };
       }
       const rehash = hasher.needsRehash(found.passwordHash) ? await hasher.hash(password) : undefined;
-      await users.recordLogin(found.id, meta.ip, rehash);
+      // With a second factor to come, the count of failures is cleared only by the right code.
+      const secondFactor = found.user.role === 'staff' && Boolean(await db('staff_totp').where({ user_id: found.id }).whereNotNull('enabled_at').first('user_id'));
+      await users.recordLogin(found.id, meta.ip, rehash, secondFactor);
       await events.record('login_ok', found.id, meta);
-      return { status: 'ok', user: found.user };
+      return { status: 'ok', user: found.user, secondFactor };
     },
 
     /** The user a session belongs to, or null when the account is gone or its auth_version moved on (S10). */
