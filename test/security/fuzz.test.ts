@@ -125,8 +125,6 @@ describe('every form against bad input', function () {
     { path: '/forgot-password', page: '/forgot-password', as: 'visitor', fields: () => ({ email: 'nobody@example.ru' }), refused: [422] },
     { path: '/login/code', page: '/login/code', as: 'visitor', fields: () => ({ email: 'nobody@example.ru' }), refused: [422] },
     { path: '/login/code/verify', page: '/login/code/verify', as: 'visitor', fields: () => ({ email: myEmail, code: '123456' }), refused: [422] },
-    // Without a password proved first there is no login to complete: back to /login, nothing counted.
-    { path: '/login/2fa', page: '/login', as: 'visitor', fields: () => ({ code: '123456' }), refused: [303, 422] },
     { path: '/reset-password', page: '/signup', as: 'visitor', fields: () => ({ token: 'A'.repeat(43), password: 'Novyi parol 2026' }), refused: [410, 422] },
     // The renewal interstitial: this customer's consent is current, so an accepted form records nothing either.
     { path: '/account/consent', page: '/account', as: 'customer', fields: () => ({ consentPersonalData: 'yes' }), refused: [422] },
