@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import { createTokenCipher } from '../crm/connection.js';
 import { createAuthEventModel, type RequestMeta } from '../models/auth-event-model.js';
 import { createSessionModel } from '../models/session-model.js';
+import { createStaffActionModel } from '../models/staff-action-model.js';
 import { createUserModel, type User } from '../models/user-model.js';
 import { LOCK_AFTER_FAILURES, LOCK_MINUTES } from './auth-service.js';
 import { base32Encode, matchingStep } from './totp.js';
@@ -93,14 +94,22 @@ export function createTotpService({ db, secrets, now = () => Date.now() }: { db:
       return { status: 'ok', user: found.user };
     },
 
-    /** For a lost phone: TOTP and its recovery codes go, every session ends; the next login enrols again. */
-    async reset(userId: number): Promise<boolean> {
+    /**
+     * For a lost phone (the operator's CLI): TOTP and its recovery codes go, every session ends, the next login
+     * enrols again; recorded in staff_actions under the account itself, from the console (no IP).
+     */
+    async reset(email: string): Promise<'reset' | 'not_enrolled' | 'not_staff'> {
       return db.transaction(async (trx) => {
-        const removed = await trx('staff_totp').where({ user_id: userId }).delete();
-        await trx('staff_recovery_codes').where({ user_id: userId }).delete();
-        await createUserModel(trx).bumpAuthVersion(userId);
-        await createSessionModel(trx).deleteForUser(userId);
-        return removed > 0;
+        const users = createUserModel(trx);
+        const user = await users.findByEmail(email);
+        if (!user || user.role !== 'staff') return 'not_staff';
+        const removed = await trx('staff_totp').where({ user_id: user.id }).delete();
+        await trx('staff_recovery_codes').where({ user_id: user.id }).delete();
+        await users.bumpAuthVersion(user.id);
+        await createSessionModel(trx).deleteForUser(user.id);
+        const outcome = removed > 0 ? 'reset' : 'not_enrolled';
+        await createStaffActionModel(trx).record({ id: user.id, email: user.email, ip: null }, { action: 'staff.reset_2fa', subject: 'cli', outcome });
+        return outcome;
       });
     },
   };
