@@ -94,7 +94,7 @@ const isWebhook = (path: string) => path.startsWith('/webhooks/');
 const forPeople = (handler: RequestHandler): RequestHandler => (req, res, next) => (isWebhook(req.path) ? next() : handler(req, res, next));
 
 function createControllers({ config, db }: AppDeps, services: Services, passport: AppPassport, cookieName: string) {
-  const staffTotp = createStaffTotpController({ totp: services.totp, issuer: new URL(config.appUrl).host, required: config.production });
+  const staffTotp = createStaffTotpController({ totp: services.totp, issuer: new URL(config.appUrl).host, required: config.staffTotpRequired });
   return {
     home: createHomeController({ catalog: services.catalog }),
     health: createHealthController({ db }),

@@ -2,7 +2,8 @@
 // ±1 step and never twice, single-use recovery codes, wrong codes counted towards the lock, and old sessions ended.
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { client, csrfFrom, logIn, type Agent } from '../helpers/client.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { client, csrfFrom, logIn, signUp, type Agent } from '../helpers/client.js';
 import { stepAt, totpCode } from '../../src/services/totp.js';
 import { STAFF_PASSWORD, staffAgent, staffWorld, type StaffWorld } from './helpers.js';
 
@@ -119,5 +120,31 @@ describe('staff TOTP', function () {
     const b = client(w.t.app);
     const refused = await logIn(b, email, STAFF_PASSWORD);
     expect(refused.status).to.equal(401);
+  });
+});
+
+describe('staff TOTP required (production, or STAFF_2FA=required)', function () {
+  this.timeout(60_000);
+  let t: TestApp;
+  before(() => { t = createTestApp({ env: { STAFF_2FA: 'required' } }); });
+  after(() => t.close());
+
+  it('when a staff account without TOTP opens any staff page or posts any staff form, then it is sent to enrol first', async () => {
+    const { agent } = await staffAgent(t);
+    const csrf = csrfFrom((await agent.get('/staff/2fa').expect(200)).text);
+    for (const { method, path } of STAFF_ROUTES.filter((r) => r.path !== '/staff/2fa')) {
+      const res = method === 'get' ? await agent.get(path) : await agent.post(path).type('form').send({ _csrf: csrf });
+      expect(res.status, `${method} ${path}`).to.equal(303);
+      expect(res.headers.location, path).to.equal('/staff/2fa');
+    }
+    await enrol(agent);
+    await agent.get('/staff').expect(200);
+  });
+
+  it('a customer is not asked to enrol', async () => {
+    const customer = client(t.app);
+    await signUp(customer);
+    await customer.get('/account').expect(200);
+    await customer.get('/staff').expect(403);
   });
 });
