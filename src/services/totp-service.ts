@@ -3,12 +3,12 @@
 // hashes; wrong codes counted towards the account's lock; a reset for a lost phone.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import { createTokenCipher } from '../crm/connection.js';
 import { createAuthEventModel, type RequestMeta } from '../models/auth-event-model.js';
 import { createSessionModel } from '../models/session-model.js';
 import { createStaffActionModel } from '../models/staff-action-model.js';
 import { createUserModel, type User } from '../models/user-model.js';
 import { LOCK_AFTER_FAILURES, LOCK_MINUTES } from './auth-service.js';
+import { createSealer } from './sealed.js';
 import { base32Encode, matchingStep } from './totp.js';
 
 export const RECOVERY_CODES = 10;
@@ -26,7 +26,10 @@ export type SecondFactor = { code?: string; recoveryCode?: string };
 export type SecondFactorResult = { status: 'ok'; user: User } | { status: 'invalid' } | { status: 'locked' };
 
 export function createTotpService({ db, secrets, now = () => Date.now() }: { db: Knex; secrets: readonly string[]; now?: () => number }) {
-  const cipher = createTokenCipher(secrets);
+  const cipher = createSealer(secrets, {
+    salt: 'flowers-staff-totp', info: 'staff totp secret v1',
+    unreadable: 'a stored TOTP secret cannot be read with the current SESSION_SECRET list: reset it with staff:reset-2fa',
+  });
   const row = (userId: number) => db('staff_totp').where({ user_id: userId }).first<{ secret_enc: string; enabled_at: Date | null; last_step: string | null } | undefined>();
 
   return {
