@@ -4,9 +4,9 @@ import { renderSVG } from 'uqr';
 import { logIn, renewLogin } from '../middleware/passport.js';
 import { requestMeta } from '../middleware/request-meta.js';
 import type { TotpService } from '../services/totp-service.js';
+import { parseForm, secondFactorSchema, totpConfirmSchema } from './forms.js';
 
 const PENDING_MS = 10 * 60_000;
-const field = (value: unknown) => (typeof value === 'string' ? value.slice(0, 64) : '');
 
 export function createStaffTotpController({ totp, issuer, required }: { totp: TotpService; issuer: string; required: boolean }) {
   const pending = (req: Request) => {
@@ -45,9 +45,10 @@ export function createStaffTotpController({ totp, issuer, required }: { totp: To
     async verify(req: Request, res: Response) {
       const p = pending(req);
       if (!p) return res.redirect(303, '/login');
-      const code = field(req.body?.code).trim();
-      const recoveryCode = field(req.body?.recoveryCode).trim();
-      if (!code && !recoveryCode) return res.status(422).render('staff-totp/login', { error: 'totp.required' });
+      const form = parseForm(secondFactorSchema, req.body);
+      const code = form.ok ? form.data.code ?? '' : '';
+      const recoveryCode = form.ok ? form.data.recoveryCode ?? '' : '';
+      if (!form.ok || (!code && !recoveryCode)) return res.status(422).render('staff-totp/login', { error: form.ok || !form.errors._form ? 'totp.required' : 'form.invalid' });
       const result = await totp.verify(p.id, code ? { code } : { recoveryCode }, requestMeta(req));
       if (result.status === 'locked') {
         delete req.session.pendingLogin;
@@ -63,7 +64,9 @@ export function createStaffTotpController({ totp, issuer, required }: { totp: To
     },
 
     async confirm(req: Request, res: Response) {
-      const result = await totp.confirm(req.user!.id, field(req.body?.code), req.sessionID);
+      const form = parseForm(totpConfirmSchema, req.body);
+      if (!form.ok) return showEnrolment(req, res, 422, form.errors._form ?? 'totp.required');
+      const result = await totp.confirm(req.user!.id, form.data.code, req.sessionID);
       if (!result) return showEnrolment(req, res, 422, 'totp.invalid');
       await renewLogin(req, result.user);
       res.status(200).render('staff-totp/recovery', { codes: result.recoveryCodes });
