@@ -33,11 +33,9 @@ export type AuthResult = { status: 'ok'; user: User; secondFactor?: boolean } | 
 export type CodeResult = { status: 'ok'; user: User } | { status: 'invalid' } | { status: 'password_required' };
 
 /**
- * Whether a code from a mail is enough to sign this account in. Staff accounts must prove a second factor after
- * the first one, and a mailed code must not skip it. TOTP for staff does not exist yet, so staff are refused
- * here: they get no code, and a code they somehow hold sends them to the password login. When TOTP comes, this
- * is the place to hook into: a staff account's code sign-in ends in "second factor pending" instead, and the
- * controller sends the browser to the TOTP step (POST /login/2fa) rather than to /login.
+ * Whether a code from a mail is enough to sign this account in. Staff accounts log in with their password and
+ * then a TOTP code (POST /login/2fa); a mailed code must skip neither, so staff are refused here: they get no
+ * code, and a code they somehow hold sends them to the password login, which leads on to the TOTP step.
  */
 export function codeLoginAllowed(user: Pick<User, 'role'>): boolean {
   return user.role !== 'staff';
