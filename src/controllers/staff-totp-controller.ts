@@ -18,7 +18,7 @@ export function createStaffTotpController({ totp, issuer, required }: { totp: To
     const secret = await totp.pendingSecret(req.user!.id);
     if (!secret) return res.status(status).render('staff-totp/enabled');
     const uri = `otpauth://totp/${encodeURIComponent(`${issuer}:${req.user!.email}`)}?secret=${secret}&issuer=${encodeURIComponent(issuer)}`;
-    res.status(status).render('staff-totp/enrol', { qr: renderSVG(uri), groups: secret.match(/.{1,4}/g)!.join(' '), error });
+    res.status(status).render('staff-totp/enrol', { qr: renderSVG(uri, { border: 4 }) /* the quiet zone scanners expect */, groups: secret.match(/.{1,4}/g)!.join(' '), error });
   }
 
   return {
