@@ -39,6 +39,8 @@ import { createStaffAmocrmController } from './controllers/staff-amocrm-controll
 import { createStaffCustomersController } from './controllers/staff-customers-controller.js';
 import { createStaffDeliveriesController } from './controllers/staff-deliveries-controller.js';
 import { createStaffOverviewController } from './controllers/staff-overview-controller.js';
+import { createStaffTotpController } from './controllers/staff-totp-controller.js';
+import { createTotpService } from './services/totp-service.js';
 import { createDeviceService } from './services/device-service.js';
 import { createStaffAuditService } from './services/staff-audit-service.js';
 import { createStaffCustomerService } from './services/staff-customer-service.js';
@@ -86,7 +88,8 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const documents = createDocuments({ viewsDir: config.paths.views, operator: config.operator, current: versions });
   const consents = createConsentService({ db, documents });
   const privacy = createPrivacyService({ db, documents, devices });
-  return { jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
+  const totp = createTotpService({ db, secrets: config.sessionSecrets });
+  return { totp, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -94,6 +97,7 @@ const isWebhook = (path: string) => path.startsWith('/webhooks/');
 const forPeople = (handler: RequestHandler): RequestHandler => (req, res, next) => (isWebhook(req.path) ? next() : handler(req, res, next));
 
 function createControllers({ config, db }: AppDeps, services: Services, passport: AppPassport, cookieName: string) {
+  const staffTotp = createStaffTotpController({ totp: services.totp, issuer: new URL(config.appUrl).host, required: config.staffTotpRequired });
   return {
     home: createHomeController({ catalog: services.catalog }),
     health: createHealthController({ db }),
@@ -103,7 +107,8 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     documents: createDocumentsController({ documents: services.documents }),
     consents: createConsentsController({ consents: services.consents, documents: services.documents, operatorEmail: config.operator.email }),
     privacy: createPrivacyController({ privacy: services.privacy, analytics: config.analytics.enabled, operatorEmail: config.operator.email }),
-    sessions: createSessionsController({ auth: services.auth, passport, cookieName }),
+    staffTotp,
+    sessions: createSessionsController({ auth: services.auth, passport, cookieName, secondStep: staffTotp.begin }),
     passwordResets: createPasswordResetsController({ auth: services.auth }),
     loginCodes: createLoginCodesController({ auth: services.auth }),
     accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),

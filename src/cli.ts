@@ -79,6 +79,18 @@ const commands: Record<string, Command> = {
       });
     },
   },
+  'staff:reset-2fa': {
+    usage: 'staff:reset-2fa <email>  for a lost phone: removes the staff account\'s TOTP and recovery codes and ends its sessions; the next login enrols again',
+    async run(args, ctx) {
+      const email = args[0]?.trim().toLowerCase();
+      if (args.length !== 1 || !email) throw new UsageError('staff:reset-2fa needs the email of a staff account');
+      await withServices(ctx, async ({ totp }) => {
+        const result = await totp.reset(email);
+        if (result === 'not_staff') throw new UsageError(`${email} is not a staff account; nothing changed`);
+        process.stdout.write(`${email}: ${result === 'reset' ? 'second factor removed' : 'had no second factor'}, sessions ended; the next login enrols again\n`);
+      });
+    },
+  },
   'amocrm:fields': {
     usage: 'amocrm:fields           find the eight lead fields in amoCRM and create the missing ones',
     async run(_args, ctx) {

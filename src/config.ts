@@ -164,6 +164,9 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     problems.push(`SHOP_TIME_ZONE is not a known time zone (got "${shopTimeZone}")`);
   }
 
+  // Staff log in with TOTP: always in production; STAFF_2FA=required makes it so elsewhere too (staging, tests).
+  const staff2fa = value('STAFF_2FA') ?? 'optional';
+  if (!['required', 'optional'].includes(staff2fa)) problems.push('STAFF_2FA must be "required" or "optional"');
   const workerMode = value('WORKER') ?? 'in-process';
   if (!['in-process', 'off'].includes(workerMode)) problems.push('WORKER must be "in-process" or "off"');
 
@@ -209,6 +212,7 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     logLevel,
     shopTimeZone,
     runWorker: workerMode === 'in-process',
+    staffTotpRequired: production || staff2fa === 'required',
     operator,
     analytics: { enabled: Boolean(metricaCounterId || ga4MeasurementId), metricaCounterId, ga4MeasurementId },
     /** Started by an npm script (`npm start`): stop when npm goes away, even if it could not pass a signal on. */

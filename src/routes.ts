@@ -24,6 +24,9 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/login/code/verify', noStore, c.loginCodes.edit);
   r.post('/login/code/verify', noStore, limit.loginCodeVerify, c.loginCodes.verify);
 
+  r.get('/login/2fa', noStore, c.staffTotp.edit);
+  r.post('/login/2fa', noStore, limit.login, c.staffTotp.verify);
+
   r.get('/forgot-password', noStore, c.passwordResets.new);
   r.post('/forgot-password', noStore, limit.forgot, c.passwordResets.create);
   r.get('/forgot-password/sent', noStore, c.passwordResets.sent);
@@ -61,6 +64,10 @@ export function routes(c: Controllers, limit: Limits): Router {
 
   r.post('/webhooks/amocrm/:secret', c.webhooks.create);
 
+  // In production a staff account without TOTP enrols before any other staff page.
+  r.get('/staff/2fa', requireStaff, c.staffTotp.enrol);
+  r.post('/staff/2fa', requireStaff, c.staffTotp.confirm);
+  r.use('/staff', c.staffTotp.gate);
   r.get('/staff', requireStaff, c.staffOverview.show);
   r.get('/staff/deliveries', requireStaff, c.staffDeliveries.index);
   r.get('/staff/deliveries.csv', requireStaff, c.staffDeliveries.csv);

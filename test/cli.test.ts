@@ -7,7 +7,9 @@ import { TEST_ENV } from './helpers/app.js';
 import { testDatabase } from './helpers/db.js';
 import { sharedSimulator } from './helpers/amocrm.js';
 import { createTestApp } from './helpers/app.js';
-import { client, logIn, signUp, uniqueEmail } from './helpers/client.js';
+import { client, csrfFrom, logIn, signUp, uniqueEmail } from './helpers/client.js';
+import { STAFF_PASSWORD, staffAgent } from './staff/helpers.js';
+import { stepAt, totpCode } from '../src/services/totp.js';
 
 function cli(args: string[], env: Record<string, string> = {}) {
   const root = findProjectRoot();
@@ -58,6 +60,35 @@ describe('npm run cli', function () {
       const staff = client(t.app);
       expect((await logIn(staff, email, 'Rabochii parol magazina')).status).to.equal(303);
       await staff.get('/staff').expect(200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('staff:reset-2fa removes the TOTP of a staff account with a lost phone, ends its sessions and records it in staff_actions', async () => {
+    const t = createTestApp();
+    try {
+      const { agent, email, id } = await staffAgent(t);
+      const page = await agent.get('/staff/2fa').expect(200);
+      const secret = /id="totp-secret">([A-Z2-7 ]+)</.exec(page.text)![1]!.replace(/ /g, '');
+      await agent.post('/staff/2fa').type('form').send({ _csrf: csrfFrom(page.text), code: totpCode(secret, stepAt(Date.now())) }).expect(200);
+      await agent.get('/staff').expect(200);
+
+      const refused = cli(['staff:reset-2fa', 'nobody-here@example.ru']);
+      expect(refused.status).to.equal(2);
+      const done = cli(['staff:reset-2fa', email]);
+      expect(done.status, done.stderr).to.equal(0);
+      expect(done.stdout).to.include('second factor removed');
+      expect(await t.db('staff_totp').where({ user_id: id }).first()).to.equal(undefined);
+      expect(await t.db('staff_recovery_codes').where({ user_id: id }).count({ n: '*' }).first()).to.deep.equal({ n: 0 });
+      await agent.get('/staff').expect(303);
+      const row = await t.db('staff_actions').where({ staff_id: id, action: 'staff.reset_2fa' }).first();
+      expect(row).to.include({ staff_email: email, subject: 'cli', outcome: 'reset', ip: null });
+      // Logged in with the password alone again, and sent to enrol anew.
+      const again = client(t.app);
+      const res = await logIn(again, email, STAFF_PASSWORD);
+      expect(res.headers.location).to.equal('/staff');
+      expect((await again.get('/staff/2fa').expect(200)).text).to.include('<svg');
     } finally {
       await t.close();
     }

@@ -109,6 +109,19 @@ export const loginCodeVerifySchema = z.strictObject({
   code: line(20, 'login_code.code_required').transform((v) => v.replace(/[ \t]/g, '')).pipe(z.string().regex(/^\d{6}$/, { error: 'login_code.code_required' })),
 });
 
+/** The second step of a staff login: a code from the app (6 digits, spaces forgiven) or one recovery code. */
+export const secondFactorSchema = z.strictObject({
+  _csrf: csrf,
+  code: line(20, 'totp.required').transform((v) => v.replace(/[ \t]/g, '')).pipe(z.string().regex(/^(\d{6})?$/, { error: 'totp.required' })).optional(),
+  recoveryCode: line(20, 'totp.required').transform((v) => v.trim()).pipe(z.string().regex(/^([0-9A-Za-z]{5}-?[0-9A-Za-z]{5})?$/, { error: 'totp.required' })).optional(),
+});
+
+/** The first code from the app, which turns TOTP on. */
+export const totpConfirmSchema = z.strictObject({
+  _csrf: csrf,
+  code: line(20, 'totp.required').transform((v) => v.replace(/[ \t]/g, '')).pipe(z.string().regex(/^\d{6}$/, { error: 'totp.required' })),
+});
+
 export const resetSchema = z.strictObject({
   _csrf: csrf,
   token: z.string().max(200).regex(/^[A-Za-z0-9_-]*$/).optional(),

@@ -6,7 +6,9 @@ import { safeReturnPath } from '../middleware/locals.js';
 import type { AuthService } from '../services/auth-service.js';
 import { loginSchema, parseForm, type FormErrors } from './forms.js';
 
-export function createSessionsController({ auth, passport, cookieName }: { auth: AuthService; passport: AppPassport; cookieName: string }) {
+type SecondStep = (req: Request, res: Response, ref: { id: number; v: number; remember: boolean; next: string }) => void;
+
+export function createSessionsController({ auth, passport, cookieName, secondStep }: { auth: AuthService; passport: AppPassport; cookieName: string; secondStep: SecondStep }) {
   const render = (req: Request, res: Response, status: number, values: Record<string, string>, errors: FormErrors) =>
     res.status(status).render('sessions/new', {
       values, errors, next: safeReturnPath(req.query.next, ''),
@@ -41,8 +43,11 @@ export function createSessionsController({ auth, passport, cookieName }: { auth:
         const message = result.status === 'locked' ? 'login.locked' : 'login.invalid';
         return render(req, res, 401, { email: form.data.email }, { _form: message });
       }
+      const next = safeReturnPath(req.query.next, result.user.role === 'staff' ? '/staff' : '/account');
+      // A staff account with TOTP is not logged in yet: the code comes first (/login/2fa).
+      if (result.secondFactor) return secondStep(req, res, { id: result.user.id, v: result.user.authVersion, remember: form.data.remember === '1', next });
       await logIn(req, result.user, { remember: form.data.remember === '1' });
-      res.redirect(303, safeReturnPath(req.query.next, result.user.role === 'staff' ? '/staff' : '/account'));
+      res.redirect(303, next);
     },
 
     async destroy(req: Request, res: Response) {

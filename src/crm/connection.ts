@@ -1,7 +1,7 @@
 // The amoCRM connection shared by every process: where the account is, the token to send (long-lived, or
 // OAuth tokens kept encrypted in PostgreSQL and refreshed by one process at a time), whether sending is
 // possible right now, and the installation-wide request throttle.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createSealer } from '../services/sealed.js';
 import type { Knex } from 'knex';
 import { AmoError, requestTokens, type TokenPair } from './amocrm-client.js';
 
@@ -26,35 +26,12 @@ type Row = {
   state: ConnectionState; state_reason: string | null; updated_at: Date;
 };
 
-/**
- * AES-256-GCM with keys derived by HKDF from the session secrets (SECURITY S23): sealed with the first, opened
- * with any, so that rotating SESSION_SECRET (new first, old second) keeps the stored tokens readable.
- */
+/** The amoCRM tokens, sealed as SECURITY S23 says (src/services/sealed.ts); salt and info as they always were. */
 export function createTokenCipher(secrets: readonly string[]) {
-  const keys = secrets.map((secret) => Buffer.from(hkdfSync('sha256', secret, 'flowers-amocrm', 'amocrm token encryption v1', 32)));
-  const key = keys[0]!;
-  return {
-    seal(plain: string): string {
-      const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', key, iv);
-      const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-      return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
-    },
-    open(sealed: string): string {
-      const [version, iv, tag, body] = sealed.split('.');
-      if (version !== 'v1' || !iv || !tag || !body) throw new Error('unknown token format');
-      for (const k of keys) {
-        try {
-          const decipher = createDecipheriv('aes-256-gcm', k, Buffer.from(iv, 'base64url'));
-          decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-          return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
-        } catch {
-          // try the next secret
-        }
-      }
-      throw new Error('stored amoCRM tokens cannot be read with the current SESSION_SECRET list: connect amoCRM again');
-    },
-  };
+  return createSealer(secrets, {
+    salt: 'flowers-amocrm', info: 'amocrm token encryption v1',
+    unreadable: 'stored amoCRM tokens cannot be read with the current SESSION_SECRET list: connect amoCRM again',
+  });
 }
 
 export function createAmoConnection({ db, settings, secrets }: { db: Knex; settings: AmoSettings; secrets: readonly string[] }) {

@@ -10,7 +10,7 @@ import { CsrfError } from './errors.js';
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The forms a visitor posts before login (S14): no token, the cross-origin check alone. */
-export const VISITOR_FORMS: ReadonlySet<string> = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/forgot-password', '/reset-password']);
+export const VISITOR_FORMS: ReadonlySet<string> = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/login/2fa', '/forgot-password', '/reset-password']);
 
 /**
  * Refuses a cross-site POST by the browser's own account of where it came from: Sec-Fetch-Site same-origin or

@@ -21,7 +21,7 @@ export function createPassport(auth: AuthService, sessionUsers?: SessionUsers) {
   passport.use(new LocalStrategy({ usernameField: 'email', passwordField: 'password', passReqToCallback: true, session: true },
     (req, email, password, done) => {
       auth.authenticate(email, password, requestMeta(req)).then(
-        (result) => (result.status === 'ok' ? done(null, result.user) : done(null, false, { message: result.status })),
+        (result) => (result.status === 'ok' ? done(null, result.user, { message: result.secondFactor ? 'second_factor' : 'ok' }) : done(null, false, { message: result.status })),
         done,
       );
     }));
@@ -42,7 +42,7 @@ export function authenticateLocal(passport: AppPassport, req: Request, res: Resp
   return new Promise((resolve, reject) => {
     passport.authenticate('local', { session: false }, (error: unknown, user: AppUser | false, info?: { message?: string }) => {
       if (error) return reject(error);
-      resolve(user ? { status: 'ok', user } : { status: info?.message === 'locked' ? 'locked' : 'invalid' });
+      resolve(user ? { status: 'ok', user, secondFactor: info?.message === 'second_factor' } : { status: info?.message === 'locked' ? 'locked' : 'invalid' });
     })(req, res, ((e?: unknown) => e && reject(e)) as NextFunction);
   });
 }

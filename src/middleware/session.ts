@@ -19,6 +19,8 @@ declare module 'express-session' {
     referrerId?: string;
     resetToken?: string;
     flash?: string;
+    /** A staff password proved, the TOTP code still to come (/login/2fa): no user is logged in yet. */
+    pendingLogin?: { id: number; v: number; remember: boolean; next: string; at: number };
     userAgent?: string;
     ip?: string;
   }

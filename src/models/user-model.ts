@@ -149,9 +149,10 @@ export function createUserModel(db: Knex | Knex.Transaction) {
       return Boolean(rows[0]?.locked);
     },
 
-    async recordLogin(id: number, ip: string | null, newPasswordHash?: string): Promise<void> {
+    /** keepFailures: a password right but a second factor still to come, so failed tries keep counting. */
+    async recordLogin(id: number, ip: string | null, newPasswordHash?: string, keepFailures = false): Promise<void> {
       await users().where({ id }).update({
-        failed_logins: 0, locked_until: null, last_login_at: db.fn.now(), last_login_ip: ip, updated_at: db.fn.now(),
+        ...(keepFailures ? {} : { failed_logins: 0, locked_until: null }), last_login_at: db.fn.now(), last_login_ip: ip, updated_at: db.fn.now(),
         ...(newPasswordHash ? { password_hash: newPasswordHash } : {}),
       });
     },

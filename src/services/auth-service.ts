@@ -27,17 +27,15 @@ export const LOGIN_CODES_PER_ADDRESS_PER_HOUR = 3;
 /** `consents`: the consents ticked on the form, each with the version and hash of the text the visitor was shown. */
 export type SignupInput = Preferences & { email: string; password: string; language: Language; referrerId?: string; consents: ConsentRecord[] };
 
-export type AuthResult = { status: 'ok'; user: User } | { status: 'invalid' } | { status: 'locked' };
+export type AuthResult = { status: 'ok'; user: User; secondFactor?: boolean } | { status: 'invalid' } | { status: 'locked' };
 
 /** A code sign-in: `password_required` when the account may not sign in by a mailed code (see codeLoginAllowed). */
 export type CodeResult = { status: 'ok'; user: User } | { status: 'invalid' } | { status: 'password_required' };
 
 /**
- * Whether a code from a mail is enough to sign this account in. Staff accounts must prove a second factor after
- * the first one, and a mailed code must not skip it. TOTP for staff does not exist yet, so staff are refused
- * here: they get no code, and a code they somehow hold sends them to the password login. When TOTP comes, this
- * is the place to hook into: a staff account's code sign-in ends in "second factor pending" instead, and the
- * controller sends the browser to the TOTP step (POST /login/2fa) rather than to /login.
+ * Whether a code from a mail is enough to sign this account in. Staff accounts log in with their password and
+ * then a TOTP code (POST /login/2fa); a mailed code must skip neither, so staff are refused here: they get no
+ * code, and a code they somehow hold sends them to the password login, which leads on to the TOTP step.
  */
 export function codeLoginAllowed(user: Pick<User, 'role'>): boolean {
   return user.role !== 'staff';
@@ -139,9 +137,11 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
         return { status: 'invalid' };
       }
       const rehash = hasher.needsRehash(found.passwordHash) ? await hasher.hash(password) : undefined;
-      await users.recordLogin(found.id, meta.ip, rehash);
+      // With a second factor to come, the count of failures is cleared only by the right code.
+      const secondFactor = found.user.role === 'staff' && Boolean(await db('staff_totp').where({ user_id: found.id }).whereNotNull('enabled_at').first('user_id'));
+      await users.recordLogin(found.id, meta.ip, rehash, secondFactor);
       await events.record('login_ok', found.id, meta);
-      return { status: 'ok', user: found.user };
+      return { status: 'ok', user: found.user, secondFactor };
     },
 
     /** The user a session belongs to, or null when the account is gone or its auth_version moved on (S10). */

@@ -226,6 +226,7 @@ describe('CSRF on every POST route (S14)', function () {
       ['/logout', customer, {}],
       ['/login/code', client(w.t.app), { email }],
       ['/login/code/verify', client(w.t.app), { email, code: '123456' }],
+      ['/login/2fa', client(w.t.app), { code: '123456' }],
       ['/forgot-password', client(w.t.app), { email }],
       ['/reset-password', client(w.t.app), { password: 'Sovsem novyi parol 9' }],
       ['/account/password', customer, { currentPassword: password, password: 'Sovsem novyi parol 9' }],
@@ -241,6 +242,7 @@ describe('CSRF on every POST route (S14)', function () {
       [`/staff/customers/${userId}/resync`, w.staff, {}],
       ['/staff/amocrm/fields', w.staff, {}],
       ['/staff/amocrm/resume', w.staff, {}],
+      ['/staff/2fa', w.staff, { code: '123456' }],
       ['/staff/amocrm/jobs/1/retry', w.staff, {}],
       [`/staff/amocrm/customers/${userId}/resync`, w.staff, {}],
     ];
@@ -249,7 +251,7 @@ describe('CSRF on every POST route (S14)', function () {
       .filter((path) => !path.startsWith('/webhooks/'));
     expect(cases.map(([path]) => path.replace(/\/\d+\//g, '/:x/').replace(otherDevice, ':x')).sort()).to.deep.equal(declared.sort());
 
-    const visitorForms = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/forgot-password', '/reset-password']);
+    const visitorForms = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/login/2fa', '/forgot-password', '/reset-password']);
     const token = csrfFrom((await customer.get('/account')).text);
     const staffToken = csrfFrom((await w.staff.get('/staff/amocrm')).text);
     const otherAgent = client(w.t.app);

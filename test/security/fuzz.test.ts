@@ -8,7 +8,8 @@ import { pino } from 'pino';
 import { createServices } from '../../src/app.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, daysFromToday, GOOD_PASSWORD, logIn, signUp, signupFields, type Agent } from '../helpers/client.js';
-import { insertCustomers, insertOrder, staffAgent } from '../staff/helpers.js';
+import { insertCustomers, insertOrder, STAFF_PASSWORD, staffAgent } from '../staff/helpers.js';
+import { stepAt, totpCode } from '../../src/services/totp.js';
 
 type Value = string | string[] | Record<string, string>;
 // Refused in every field of every form (the CR LF only in single-line fields: see MULTI_LINE_FIELDS).
@@ -184,6 +185,42 @@ describe('every form against bad input', function () {
     const res = await visitor.post('/signup').type('form').send({ ...signupFields({ deliveryDate: daysFromToday(400) }), _csrf: csrfFrom(page.text) });
     expect(res.status).to.equal(422);
     expect(res.text).to.include('в пределах года');
+  });
+
+  it('the TOTP forms (the code step of a staff login, enrolment) refuse every bad value and bad body with a 4xx and change nothing (S21)', async () => {
+    // A staff member with TOTP whose password is proved (/login/2fa pending), and one enrolling (/staff/2fa).
+    const enrolled = await staffAgent(t);
+    const page = await enrolled.agent.get('/staff/2fa');
+    const secret = /id="totp-secret">([A-Z2-7 ]+)</.exec(page.text)![1]!.replace(/ /g, '');
+    await enrolled.agent.post('/staff/2fa').type('form').send({ _csrf: csrfFrom(page.text), code: totpCode(secret, stepAt(Date.now())) }).expect(200);
+    const pending = client(t.app);
+    expect((await logIn(pending, enrolled.email, STAFF_PASSWORD)).headers.location).to.equal('/login/2fa');
+    const enrolling = await staffAgent(t);
+    const token = csrfFrom((await enrolling.agent.get('/staff/2fa')).text);
+    const state = async () => [await t.db('staff_totp').whereIn('user_id', [enrolled.id, enrolling.id]).orderBy('user_id'),
+      await t.db('staff_recovery_codes').whereIn('user_id', [enrolled.id, enrolling.id]).orderBy('id')];
+    const before = await state();
+    const problems: string[] = [];
+    const forms: [string, Agent, Record<string, string>][] = [
+      ['/login/2fa', pending, { code: '123456' }], ['/login/2fa', pending, { recoveryCode: 'AAAAA-BBBBB' }],
+      ['/staff/2fa', enrolling.agent, { _csrf: token, code: '123456' }],
+    ];
+    for (const [path, who, valid] of forms) {
+      const field = Object.keys(valid).find((k) => k !== '_csrf')!;
+      // A malformed body is refused by the form itself (422) before any code is checked or any try counted.
+      const bodies: [string, string | Record<string, Value>, number[]][] = [...ALWAYS_BAD, ...SUSPICIOUS]
+        .map((bad) => [label(field, bad), { ...valid, [field]: bad }, ALWAYS_BAD.includes(bad) ? [422] : [401, 422]]);
+      const urlencoded = (extra: string) => `${new URLSearchParams(valid).toString()}&${extra}`;
+      bodies.push(['unknown role=staff', urlencoded('role=staff'), [422]], [`repeated ${field}`, urlencoded(`${field}=${valid[field]}`), [422]],
+        [`bracket ${field}[]`, `${valid._csrf ? `_csrf=${valid._csrf}&` : ''}${field}%5B%5D=1`, [422]]);
+      for (const [what, body, refused] of bodies) {
+        await t.db('users').whereIn('id', [enrolled.id, enrolling.id]).update({ failed_logins: 0, locked_until: null });
+        const res = await who.post(path).set('X-Forwarded-For', randomIp()).type('form').send(body);
+        if (!refused.includes(res.status)) problems.push(`${path} ${what} → ${res.status}`);
+      }
+    }
+    expect(problems.length, `\n${problems.join('\n')}\n`).to.equal(0);
+    expect(await state()).to.deep.equal(before);
   });
 
   describe('unknown and repeated fields', () => {
