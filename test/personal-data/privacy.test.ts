@@ -16,6 +16,8 @@ const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').diges
 const NOT_EXPORTED: Record<string, string> = {
   password_resets: 'secret: only hashes of reset tokens, valid for an hour',
   login_codes: 'secret: the keyed hash of a sign-in code',
+  staff_totp: 'secret: a staff member\'s sealed TOTP key (staff accounts only)',
+  staff_recovery_codes: 'secret: hashes of a staff member\'s recovery codes (staff accounts only)',
   amocrm_sync_log: 'the shop\'s own record of requests to amoCRM; the ids it names are exported under "amocrm"',
   staff_actions: 'what staff did (audit of staff, not data about the customer); the customer\'s data it touched is exported where it lives',
 };
