@@ -32,7 +32,7 @@ describe('staff TOTP in a real browser (JavaScript disabled)', function () {
     await page.getByLabel('Email').fill(w.staffEmail);
     await page.getByLabel('Пароль').fill(STAFF_PASSWORD);
     await follow(page.getByRole('button', { name: 'Войти' }));
-    await follow(page.getByRole('link', { name: 'Вход по коду' }));
+    await follow(page.getByRole('link', { name: 'Двухфакторный вход' }));
     expect(new URL(page.url()).pathname).to.equal('/staff/2fa');
     expect(await page.locator('figure.qr svg').count()).to.equal(1);
     expect(await axeViolations(browser, `${site.url}/staff/2fa`, context)).to.deep.equal([]);
