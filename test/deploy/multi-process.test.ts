@@ -11,6 +11,7 @@ import pg from 'pg';
 import { createDb, migrate, type Db } from '../../src/db.js';
 import { freePort } from '../../src/embedded-postgres.js';
 import { createAmoSimulator } from '../../src/crm/simulator/simulator.js';
+import { stepAt, totpCode } from '../../src/services/totp.js';
 import { randomIp, daysFromToday, uniqueEmail, GOOD_PASSWORD } from '../helpers/client.js';
 import { testDatabase, withDatabase } from '../helpers/db.js';
 import { mailsTo, smtpUrl, waitForMail } from '../helpers/smtp.js';
@@ -212,6 +213,12 @@ describe('several app processes on one database', function () {
     const staff = visitor();
     const login = await staff.submit(at(a, '/login'), { email: staffEmail, password: staffPassword });
     expect(login.status).to.equal(303);
+    // In production staff enrol in TOTP before any staff page opens.
+    const enrolment = await staff.get(at(a, '/staff/2fa'));
+    expect(enrolment.status).to.equal(200);
+    const secret = /id="totp-secret">([A-Z2-7 ]+)</.exec(enrolment.text)![1]!.replace(/ /g, '');
+    const enrolled = await staff.post(at(a, '/staff/2fa'), { _csrf: csrfFrom(enrolment.text), code: totpCode(secret, stepAt(Date.now())) });
+    expect(enrolled.status).to.equal(200);
     const start = await staff.get(at(a, '/staff/amocrm/connect'));
     expect(start.status).to.equal(303);
     const consent = new URL(start.headers.location!);
