@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { createServices } from '../../src/app.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createTestApp, recordQueries, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, sessionCookie, sessionIdOf, signUp, submit, uniqueEmail, type Agent } from '../helpers/client.js';
 import { mailsTo, waitForMail } from '../helpers/smtp.js';
 
@@ -165,13 +165,11 @@ describe('sign in with a code from a mail (/login/code)', () => {
         const { email } = await signUp(client(quiet.app));
         const work = async (address: string) => {
           const agent = client(quiet.app);
-          const sql: string[] = [];
-          const listen = (query: { sql: string }) => sql.push(query.sql);
-          quiet.db.on('query', listen);
+          const recorded = recordQueries(quiet.db);
           const res = await agent.post('/login/code').type('form').send({ email: address });
-          quiet.db.off('query', listen);
+          recorded.stop();
           expect(res.status).to.equal(303);
-          return sql;
+          return recorded.sql;
         };
         const known = await work(email);
         const unknown = await work(uniqueEmail('nobody'));
@@ -192,12 +190,10 @@ describe('sign in with a code from a mail (/login/code)', () => {
         const { auth } = createServices({ config: quiet.config, db: quiet.db, logger: pino({ level: 'silent' }) });
         await auth.sendLoginCode(withCode, 'ru', { ip: null, userAgent: null });
         const work = async (address: string) => {
-          const sql: string[] = [];
-          const listen = (query: { sql: string }) => sql.push(query.sql);
-          quiet.db.on('query', listen);
+          const recorded = recordQueries(quiet.db);
           const res = await client(quiet.app).post('/login/code/verify').type('form').send({ email: address, code: '123456' });
-          quiet.db.off('query', listen);
-          return { status: res.status, text: res.text.replaceAll(address, 'X'), sql };
+          recorded.stop();
+          return { status: res.status, text: res.text.replaceAll(address, 'X'), sql: recorded.sql };
         };
         const unknown = await work(uniqueEmail('nobody'));
         const known = await work(withoutCode);

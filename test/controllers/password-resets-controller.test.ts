@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createTestApp, recordQueries, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, logIn, signUp, submit, uniqueEmail, type Agent } from '../helpers/client.js';
 import { freshDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
@@ -56,11 +56,10 @@ describe('password recovery (/forgot-password, /reset-password)', () => {
         const work = async (address: string) => {
           const agent = client(quiet.app);
           const page = await agent.get('/forgot-password');
-          const sql: string[] = [];
-          const listen = (query: { sql: string }) => sql.push(query.sql);
-          quiet.db.on('query', listen);
+          const recorded = recordQueries(quiet.db);
           const res = await agent.post('/forgot-password').type('form').send({ _csrf: csrfFrom(page.text), email: address });
-          quiet.db.off('query', listen);
+          recorded.stop();
+          const sql = recorded.sql;
           expect([res.status, res.headers.location]).to.deep.equal([303, '/forgot-password/sent']);
           return sql;
         };
