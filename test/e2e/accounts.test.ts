@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freePort } from '../../src/embedded-postgres.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { axeContext, axeOn, axeViolations, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { axeContext, axeOn, axeViolations, fillSignup, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';
 import { waitForMail } from '../helpers/smtp.js';
 
@@ -41,13 +41,10 @@ describe('account journey in a real browser (JavaScript disabled)', () => {
     await follow(page.getByRole('link', { name: 'Оформить подписку' }));
     expect(new URL(page.url()).pathname).to.equal('/signup');
     await expectAxeClean();
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Пароль').fill(firstPassword);
-    await page.getByLabel('Категория букета').selectOption('luxe');
-    await page.getByLabel('Адрес доставки').fill('Москва, ул. Садовая, 5, кв. 12');
-    await page.getByLabel('Дата первой доставки').fill(daysFromToday(3));
-    await page.getByLabel('Как часто привозить букеты').selectOption('biweekly');
-    await page.getByLabel('Пожелания к букетам').fill('Без лилий, пожалуйста');
+    await fillSignup(page, {
+      email, password: firstPassword, bouquet: 'luxe', address: 'Москва, ул. Садовая, 5, кв. 12', deliveryDate: daysFromToday(3), interval: 'biweekly',
+      wishes: 'Без лилий, пожалуйста',
+    });
     await page.getByLabel('Даю согласие на обработку моих персональных данных').check();
     await follow(page.getByRole('button', { name: 'Зарегистрироваться' }));
     expect(new URL(page.url()).pathname).to.equal('/account');

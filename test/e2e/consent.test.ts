@@ -5,7 +5,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freePort } from '../../src/embedded-postgres.js';
 import { CURRENT_DOCUMENTS } from '../../src/services/documents.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { axeViolations, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { axeViolations, fillSignup, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';
 
 describe('consents in a real browser (JavaScript disabled)', () => {
@@ -67,12 +67,7 @@ describe('consents in a real browser (JavaScript disabled)', () => {
     for (const label of ['Даю согласие на обработку', 'Хочу получать рекламу', 'Разрешаю веб-аналитику']) {
       expect(await page.getByLabel(label).isChecked(), label).to.equal(false);
     }
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Пароль').fill(password);
-    await page.getByLabel('Категория букета').selectOption('seasonal');
-    await page.getByLabel('Адрес доставки').fill('Москва, ул. Лесная, 3');
-    await page.getByLabel('Дата первой доставки').fill(daysFromToday(4));
-    await page.getByLabel('Как часто привозить букеты').selectOption('weekly');
+    await fillSignup(page, { email, password, bouquet: 'seasonal', address: 'Москва, ул. Лесная, 3', deliveryDate: daysFromToday(4), interval: 'weekly' });
     await page.getByLabel('Хочу получать рекламу').check();
     await follow(page.getByRole('button', { name: 'Зарегистрироваться' }));
     expect(new URL(page.url()).pathname).to.equal('/signup');

@@ -6,7 +6,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freePort } from '../../src/embedded-postgres.js';
 import { createServices } from '../../src/app.js';
 import { crmWorld } from '../helpers/amocrm.js';
-import { axeViolations, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { axeViolations, fillSignup, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -38,13 +38,10 @@ describe('dashboard, preferences and orders in a real browser (JavaScript disabl
 
   it('signs up and sees the sum, six upcoming deliveries and the CRM stage once the lead exists', async () => {
     await page.goto(`${site.url}/signup`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Пароль').fill('Podsolnukh na okne 7');
-    await page.getByLabel('Категория букета').selectOption('romantic');
-    await page.getByLabel('Адрес доставки').fill('Казань, ул. Баумана, 10');
-    await page.getByLabel('Дата первой доставки').fill(daysFromToday(2));
+    await fillSignup(page, {
+      email, password: 'Podsolnukh na okne 7', bouquet: 'romantic', address: 'Казань, ул. Баумана, 10', deliveryDate: daysFromToday(2), interval: 'weekly',
+    });
     await page.getByLabel('Даю согласие на обработку моих персональных данных').check();
-    await page.getByLabel('Как часто привозить букеты').selectOption('weekly');
     await follow(page.getByRole('button', { name: 'Зарегистрироваться' }));
     expect(await main()).to.include('4\u00a0500\u00a0₽');
     expect(await page.locator('ol.deliveries > li').count()).to.equal(6);

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freePort } from '../../src/embedded-postgres.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { axeViolations, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { axeViolations, fillSignup, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';
 
 describe('the privacy page in a real browser (JavaScript disabled)', () => {
@@ -32,12 +32,9 @@ describe('the privacy page in a real browser (JavaScript disabled)', () => {
 
   it('signs up with the advertising consent, withdraws it on the privacy page, and downloads the data', async () => {
     await page.goto(`${site.url}/signup`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Пароль').fill('Landyshi v mae 2026');
-    await page.getByLabel('Категория букета').selectOption('seasonal');
-    await page.getByLabel('Адрес доставки').fill('Москва, ул. Садовая, 5');
-    await page.getByLabel('Дата первой доставки').fill(daysFromToday(4));
-    await page.getByLabel('Как часто привозить букеты').selectOption('weekly');
+    await fillSignup(page, {
+      email, password: 'Landyshi v mae 2026', bouquet: 'seasonal', address: 'Москва, ул. Садовая, 5', deliveryDate: daysFromToday(4), interval: 'weekly',
+    });
     await page.getByLabel('Даю согласие на обработку').check();
     await page.getByLabel('Хочу получать рекламу').check();
     await follow(page.getByRole('button', { name: 'Зарегистрироваться' }));

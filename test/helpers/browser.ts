@@ -79,3 +79,16 @@ export async function follow(target: Locator): Promise<void> {
   await target.click();
   await loaded;
 }
+
+/** Fills the sign-up form's account and bouquet fields (the consent boxes are left to the test). */
+export async function fillSignup(page: Page, form: {
+  email: string; password: string; bouquet: string; address: string; deliveryDate: string; interval: string; wishes?: string;
+}): Promise<void> {
+  await page.getByLabel('Email').fill(form.email);
+  await page.getByLabel('Пароль').fill(form.password);
+  await page.getByLabel('Категория букета').selectOption(form.bouquet);
+  await page.getByLabel('Адрес доставки').fill(form.address);
+  await page.getByLabel('Дата первой доставки').fill(form.deliveryDate);
+  await page.getByLabel('Как часто привозить букеты').selectOption(form.interval);
+  if (form.wishes !== undefined) await page.getByLabel('Пожелания к букетам').fill(form.wishes);
+}
