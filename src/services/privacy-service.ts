@@ -41,13 +41,14 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
         'account_sum_kopecks', 'last_login_at', 'last_login_ip', 'created_at', 'updated_at', 'amo_lead_id', 'amo_contact_id',
         'amo_status_id', 'amo_pipeline_id', 'amo_synced_at', 'paused_from', 'paused_until', 'cancelled_at', 'cancel_reason', 'cancel_comment',
       );
-      const [orders, consents, signIns, deliveryExceptions, sessions] = await Promise.all([
+      const [orders, consents, signIns, deliveryExceptions, history, sessions] = await Promise.all([
         db('orders').where({ user_id: userId }).orderBy('id').select('id', 'bouquet', 'delivery_date', 'address', 'wishes', 'price_kopecks', 'status',
           'amo_lead_id', 'confirmed_at', 'cancelled_at', 'created_at', 'updated_at'),
         db('consent_events').where({ user_id: userId }).orderBy('id').select('document', 'action', 'version', 'text_sha256', 'language', 'ip', 'user_agent', 'at'),
         db('auth_events').where({ user_id: userId }).where('at', '>', db.raw(`now() - interval '${SIGN_IN_DAYS} days'`)).orderBy('id')
           .select('event', 'ip', 'user_agent', 'at'),
         db('delivery_exceptions').where({ user_id: userId }).orderBy('scheduled_date').select('scheduled_date', 'kind', 'new_date', 'source', 'created_at'),
+        db('subscription_events').where({ user_id: userId }).orderBy('id').select('kind', 'details', 'source', 'created_at'),
         devices.list(userId, authVersion, currentSid),
       ]);
       return {
@@ -60,7 +61,7 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
         preferences: user && { bouquet: user.bouquet, address: user.address, deliveryDate: user.delivery_date, interval: user.interval, wishes: user.wishes },
         subscription: user && {
           pausedFrom: user.paused_from, pausedUntil: user.paused_until, cancelledAt: user.cancelled_at, cancelReason: user.cancel_reason,
-          cancelComment: user.cancel_comment, deliveryExceptions,
+          cancelComment: user.cancel_comment, deliveryExceptions, history,
         },
         amocrm: user && {
           leadId: user.amo_lead_id, contactId: user.amo_contact_id, statusId: user.amo_status_id, pipelineId: user.amo_pipeline_id, syncedAt: user.amo_synced_at,

@@ -28,6 +28,7 @@ const EXPORTED: Record<string, string> = {
   consent_events: 'consents',
   auth_events: 'signInsLast90Days',
   delivery_exceptions: 'subscription.deliveryExceptions',
+  subscription_events: 'subscription.history',
   session: 'devices (browser, system, masked IP, last activity; no session id)',
 };
 
