@@ -25,6 +25,9 @@ import { createJobQueue } from './services/job-queue.js';
 import { createMailer } from './services/mailer.js';
 import { createPasswordHasher } from './services/passwords.js';
 import { createPrivacyService } from './services/privacy-service.js';
+import { createAccountDeletionService } from './services/account-deletion-service.js';
+import { createCrmEraseService } from './services/crm-erase-service.js';
+import { createAccountDeletionController } from './controllers/account-deletion-controller.js';
 import { createAccountsController } from './controllers/accounts-controller.js';
 import { createConsentsController } from './controllers/consents-controller.js';
 import { createDocumentsController } from './controllers/documents-controller.js';
@@ -89,7 +92,9 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const consents = createConsentService({ db, documents });
   const privacy = createPrivacyService({ db, documents, devices });
   const totp = createTotpService({ db, secrets: config.sessionSecrets });
-  return { totp, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
+  const crmErase = createCrmEraseService({ crm, jobs });
+  const accountDeletion = createAccountDeletionService({ db, auth, jobs, crmErase });
+  return { totp, crmErase, accountDeletion, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -106,12 +111,13 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     }),
     documents: createDocumentsController({ documents: services.documents }),
     consents: createConsentsController({ consents: services.consents, documents: services.documents, operatorEmail: config.operator.email }),
-    privacy: createPrivacyController({ privacy: services.privacy, analytics: config.analytics.enabled, operatorEmail: config.operator.email }),
+    privacy: createPrivacyController({ privacy: services.privacy, analytics: config.analytics.enabled }),
     staffTotp,
     sessions: createSessionsController({ auth: services.auth, passport, cookieName, secondStep: staffTotp.begin }),
     passwordResets: createPasswordResetsController({ auth: services.auth }),
     loginCodes: createLoginCodesController({ auth: services.auth }),
     accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),
+    accountDeletion: createAccountDeletionController({ deletion: services.accountDeletion, cookieName }),
     devices: createDevicesController({ devices: services.devices }),
     preferences: createPreferencesController({ accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
     orders: createOrdersController({ orders: services.orders, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
@@ -149,7 +155,8 @@ export function createApp(deps: AppDeps) {
       name: 'login-code-verify', limit: 10, windowMs: 15 * 60_000, skipSuccessfulRequests: true,
       onLimit: (req, res) => res.status(429).render('login-codes/verify', { values: { email: typeof req.body?.email === 'string' ? req.body.email.slice(0, 254) : '' }, errors: { _form: 'form.too_many' } }),
     }),
-    // Password and email changes run bcrypt on the current password: 10 a user and 20 an IP per 15 minutes.
+    // Password and email changes and the account's deletion run bcrypt on the current password: 10 a user and 20
+    // an IP per 15 minutes, counted together.
     accountChange: [
       limiter({ name: 'account-change', limit: 20, windowMs: 15 * 60_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
       limiter({ name: 'account-change', perUser: true, limit: 10, windowMs: 15 * 60_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),

@@ -33,6 +33,7 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/reset-password', noStore, c.passwordResets.edit);
   r.post('/reset-password', noStore, c.passwordResets.update);
 
+  r.get('/goodbye', c.accountDeletion.goodbye);
   r.get('/privacy', c.documents.privacy);
   r.get('/consent/personal-data', c.documents.personalData);
   r.get('/consent/marketing', c.documents.marketing);
@@ -53,6 +54,8 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.post('/account/sessions/:id/end', requireUser, c.devices.end);
   r.get('/account/privacy', requireUser, noStore, c.privacy.show);
   r.post('/account/privacy', requireUser, c.privacy.update);
+  r.get('/account/delete', requireUser, noStore, c.accountDeletion.edit);
+  r.post('/account/delete', requireUser, noStore, limit.accountChange, c.accountDeletion.destroy);
   r.get('/account/data.json', requireUser, limit.dataExport, c.privacy.download);
   r.get('/account/preferences', requireUser, c.preferences.edit);
   r.post('/account/preferences', requireUser, c.preferences.update);

@@ -7,6 +7,8 @@ import { isLanguage } from './i18n/i18n.js';
 import { createServices } from './app.js';
 import type { Mail } from './services/mailer.js';
 import type { AmoSettings } from './crm/connection.js';
+import { DELETED_MAIL } from './services/account-deletion-service.js';
+import { ERASE_CUSTOMER, type ErasePayload } from './services/crm-erase-service.js';
 import { CRM_QUEUE, LEAD_CHANGED, RECONCILE, SYNC_CUSTOMER, SYNC_ORDER, type JobInfo } from './services/crm-sync-service.js';
 
 function jobInfo(helpers: JobHelpers): JobInfo {
@@ -22,7 +24,7 @@ export type TaskDeps = { config: Config; db: Knex; logger: Logger; amo?: AmoSett
 export const CRONTAB = ['0 * * * * auth:prune ?max=1', `*/10 * * * * ${RECONCILE} ?max=1&queue=${CRM_QUEUE}`].join('\n');
 
 export function createTasks(deps: TaskDeps): TaskList {
-  const { auth, mailer, crmSync } = createServices(deps);
+  const { auth, mailer, crmSync, crmErase } = createServices(deps);
   return {
     [SYNC_ORDER]: async (payload, helpers) => {
       const { orderId } = payload as { orderId: number };
@@ -38,6 +40,21 @@ export function createTasks(deps: TaskDeps): TaskList {
     [SYNC_CUSTOMER]: async (payload, helpers) => {
       const { userId } = payload as { userId: number };
       await crmSync.runJob(SYNC_CUSTOMER, userId, jobInfo(helpers), () => crmSync.syncCustomer(userId));
+    },
+    [ERASE_CUSTOMER]: async (payload, helpers) => {
+      const p = payload as ErasePayload;
+      await crmSync.runJob(ERASE_CUSTOMER, p.userId, jobInfo(helpers), () => crmErase.erase(p));
+    },
+    // The confirmation of a deletion: the address lives in this job only. A completed job is deleted by the
+    // worker; a failed one would keep its payload, so after the last attempt the mail is given up and the job ends.
+    [DELETED_MAIL]: async (payload, helpers) => {
+      const p = payload as { to: string; language: string };
+      try {
+        await mailer.send({ to: p.to, template: 'account-deleted', language: isLanguage(p.language) ? p.language : 'ru' });
+      } catch (error) {
+        if (helpers.job.attempts < helpers.job.max_attempts) throw error;
+        deps.logger.warn({ job: helpers.job.id, err: (error as Error).name }, 'the deletion confirmation could not be sent; given up, so that the address leaves the queue');
+      }
     },
     'mail:send': async (payload) => {
       await mailer.send(payload as Mail);

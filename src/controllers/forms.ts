@@ -134,6 +134,8 @@ export const passwordChangeSchema = (email: string) => z.strictObject({
   password: newPasswordField,
 }).superRefine(checkPassword('password', () => email));
 
+export const accountDeletionSchema = z.strictObject({ _csrf: csrf, currentPassword: passwordField });
+
 export const emailChangeSchema = z.strictObject({ _csrf: csrf, currentPassword: passwordField, email: emailField });
 
 /** A form that is only a button (confirm, cancel, re-sync…): the token and nothing else, or a 400. */

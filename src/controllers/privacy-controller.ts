@@ -5,14 +5,14 @@ import { requestMeta } from '../middleware/request-meta.js';
 import type { PrivacyService } from '../services/privacy-service.js';
 import { parseForm, privacySchema, type FormErrors } from './forms.js';
 
-export function createPrivacyController({ privacy, analytics, operatorEmail }: { privacy: PrivacyService; analytics: boolean; operatorEmail: string }) {
+export function createPrivacyController({ privacy, analytics }: { privacy: PrivacyService; analytics: boolean }) {
   const optional = analytics ? ['marketing', 'analytics'] as const : ['marketing'] as const;
 
   const render = async (req: Request, res: Response, status: number, errors: FormErrors) => {
     const consents = await privacy.consents(req.user!.id);
     const given = (kind: string) => consents.some((c) => c.document === kind && c.granted);
     res.status(status).render('privacy/show', {
-      errors, operatorEmail, consents: consents.filter((c) => c.granted),
+      errors, consents: consents.filter((c) => c.granted),
       optional: optional.map((kind) => ({ kind, granted: given(kind) })),
     });
   };

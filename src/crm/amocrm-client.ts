@@ -164,6 +164,24 @@ export function createAmoClient(deps: ClientDeps) {
       await call('PATCH', `/api/v4/contacts/${id}`, { data: { name: email, custom_fields_values: [{ field_code: 'EMAIL', values: [{ value: email, enum_code: 'WORK' }] }] } });
     },
 
+    /** The texts of the lead's notes (the first 250), e.g. to add a note only once. */
+    async noteTexts(leadId: number): Promise<string[]> {
+      const body = await call<{ _embedded: { notes: { params?: { text?: unknown } }[] } }>('GET', `/api/v4/leads/${leadId}/notes`, { params: { limit: 250 } });
+      return (body?._embedded.notes ?? []).flatMap((n) => (typeof n.params?.text === 'string' ? [n.params.text] : []));
+    },
+
+    /** The contact's custom field values (null when it is gone). */
+    async contact(id: number): Promise<{ id: number; custom_fields_values: CustomFieldValue[] | null } | null> {
+      return call('GET', `/api/v4/contacts/${id}`);
+    },
+
+    /** Replaces the contact's name and clears the custom fields given, by field_id (`values: null`). */
+    async eraseContact(id: number, name: string, fieldIds: number[]): Promise<void> {
+      await call('PATCH', `/api/v4/contacts/${id}`, {
+        data: { name, first_name: name, last_name: '', ...(fieldIds.length ? { custom_fields_values: fieldIds.map((fieldId) => ({ field_id: fieldId, values: null })) } : {}) },
+      });
+    },
+
     async addNote(leadId: number, text: string): Promise<void> {
       await call('POST', `/api/v4/leads/${leadId}/notes`, { data: [{ note_type: 'common', params: { text } }] });
     },

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 
 export type AuthEventName = 'signup' | 'login_ok' | 'login_fail' | 'locked' | 'reset_requested' | 'reset_done'
-  | 'password_changed' | 'email_changed' | 'logout' | 'logout_all' | 'login_code_sent';
+  | 'password_changed' | 'email_changed' | 'logout' | 'logout_all' | 'login_code_sent'
+  | 'account_deleted';
 
 export type RequestMeta = { ip: string | null; userAgent: string | null };
 

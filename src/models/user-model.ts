@@ -212,6 +212,11 @@ export function createUserModel(db: Knex | Knex.Transaction) {
       await users().where({ id }).update({ role, updated_at: db.fn.now() });
     },
 
+    /** Whether the account was deleted (its row stays, anonymised, for the consent log and the orders). */
+    async isDeleted(id: number): Promise<boolean> {
+      return Boolean(await users().where({ id }).whereNotNull('deleted_at').first('id'));
+    },
+
     async countReferred(id: number): Promise<number> {
       const row = await users().where({ referred_by: id }).count<{ count: number }[]>({ count: '*' }).first();
       return Number(row?.count ?? 0);

@@ -86,6 +86,7 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
 
   return {
     passwordProblem,
+    proveCurrentPassword,
 
     async register(input: SignupInput, meta: RequestMeta): Promise<{ user: User } | { error: 'email_taken' | 'unknown_bouquet' }> {
       const problem = passwordProblem(input.password, input.email);

@@ -64,7 +64,8 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
 
   async function syncCustomer(userId: number): Promise<'created' | 'adopted' | 'updated' | 'unchanged' | 'skipped'> {
     const user = await users.findById(userId);
-    if (!user || user.role !== 'customer') return 'skipped';
+    // A deleted account sends nothing more (a job queued before the deletion included): amoCRM's copy is erased instead.
+    if (!user || user.role !== 'customer' || (await users.isDeleted(userId))) return 'skipped';
     const link = (await links.get(userId))!;
     const now = await valuesOf(user);
 
@@ -128,6 +129,7 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
     const order = await orders.findById(orderId);
     if (!order || order.status === 'placed') return 'skipped';
     const user = (await users.findById(order.userId))!;
+    if (await users.isDeleted(user.id)) return 'skipped';
     if (order.amoLeadId) {
       if (order.status !== 'cancelled' || order.amoStatusId === LOST_STATUS_ID) return 'skipped';
       await crm.client.updateLead(order.amoLeadId, { status_id: LOST_STATUS_ID });

@@ -50,7 +50,7 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
       const hasPrev = query.before !== undefined ? more : query.after !== undefined;
       return {
         q, tooShort: false, total: found.matches ?? MATCH_CAP, totalCapped: found.matches === null,
-        customers: page.map((c) => ({ ...c, bouquet: c.bouquet ? names.get(c.bouquet) ?? c.bouquet : null, signedUpOn: todayIn(timeZone, c.createdAt) })),
+        customers: page.map((c) => (c.deletedAt ? { id: c.id, deletedAt: c.deletedAt } : { ...c, bouquet: c.bouquet ? names.get(c.bouquet) ?? c.bouquet : null, signedUpOn: todayIn(timeZone, c.createdAt) })),
         nextAfter: hasNext && page.length ? page[page.length - 1]!.id : null,
         prevBefore: hasPrev && page.length ? page[0]!.id : null,
       };
@@ -60,6 +60,8 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
     async profile(id: number, language: Language) {
       const c = await customers.findById(id);
       if (!c || c.role !== 'customer') return null;
+      // A deleted customer: that they were deleted, and when; nothing else.
+      if (c.deletedAt) return { id: c.id, deletedAt: c.deletedAt };
       const [orders, orderCount, referred, referrer, events, sync, staffActions, connection, names] = await Promise.all([
         customers.orders(id, HISTORY), customers.countOrders(id), customers.countReferred(id),
         c.referredBy ? customers.emailOf(c.referredBy) : null, customers.authEvents(id, HISTORY), customers.syncLog(id, HISTORY),
@@ -94,7 +96,7 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
     async resync(actor: StaffActor, id: number): Promise<boolean> {
       return db.transaction(async (trx) => {
         const c = await createStaffCustomerModel(trx).findById(id);
-        if (!c || c.role !== 'customer') return false;
+        if (!c || c.role !== 'customer' || c.deletedAt) return false;
         await onResync(trx, id);
         await createStaffActionModel(trx).record(actor, { action: 'customer.resync', customerId: id, outcome: 'queued' });
         return true;

@@ -43,6 +43,12 @@ export function controlRoutes(controls: SimulatorControls): Router {
     controls.delay(ms);
     done(res);
   });
+  r.post('/lose-answer', (req, res) => {
+    const { method, path } = body(req);
+    if (typeof method !== 'string' || typeof path !== 'string' || !path) return bad(res, 'method and path are required');
+    controls.loseAnswer(method, path);
+    done(res);
+  });
   r.post('/rate-limit', (req, res) => {
     controls.setRateLimit({ perSecond: num(body(req).perSecond), retryAfterSeconds: num(body(req).retryAfterSeconds) });
     done(res);

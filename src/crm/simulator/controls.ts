@@ -68,6 +68,7 @@ export function createControls(deps: {
     failNext: (count: number, status: number, body?: unknown): void => faults.failNext(count, status, body),
     /** Delays every API/token response by `ms` (0 turns it off). */
     delay: (ms: number): void => faults.delay(ms),
+    loseAnswer: (method: string, path: string): void => faults.loseAnswer(method, path),
     setRateLimit: (limit: { perSecond?: number; retryAfterSeconds?: number }): void => faults.setRateLimit(limit),
 
     requests: () => deps.requestLog.entries(),

@@ -6,6 +6,7 @@ import { oauthProblems, problems, sendNginxPage, sendProblem, type Problem } fro
 
 export type AccountState = 'ok' | 'payment_required' | 'blocked';
 type Failure = { status: number; body?: unknown };
+type LostAnswer = { method: string; path: string };
 
 export function createFaults(options: { rateLimitPerSecond: number; retryAfterSeconds?: number }) {
   const defaults = { perSecond: options.rateLimitPerSecond, retryAfter: options.retryAfterSeconds ?? 1 };
@@ -15,6 +16,7 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
   let failures: Failure[] = [];
   let delayMs = 0;
   let accountState: AccountState = 'ok';
+  let lostAnswers: LostAnswer[] = [];
 
   function reset(): void {
     perSecond = defaults.perSecond;
@@ -23,6 +25,7 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
     failures = [];
     delayMs = 0;
     accountState = 'ok';
+    lostAnswers = [];
   }
 
   /** Counts the request; true when it is over the limit. Uses the real clock, never the simulated one. */
@@ -62,6 +65,12 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
       return problem ? sendProblem(res, problem) : sendNginxPage(res, status);
     }
     if (accountState === 'blocked') return sendNginxPage(res, 403);
+    const lost = lostAnswers.findIndex((l) => l.method === req.method && req.path.includes(l.path));
+    if (lost >= 0) {
+      // The request is handled in full; only its answer never reaches the client (a connection lost on the way back).
+      lostAnswers.splice(lost, 1);
+      res.end = (() => { req.socket.destroy(); return res; }) as typeof res.end;
+    }
     next();
   };
 
@@ -77,6 +86,10 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
     accountGate,
     failNext(count: number, status: number, body?: unknown): void {
       for (let i = 0; i < count; i++) failures.push({ status, body });
+    },
+    /** The next request with this method whose path contains `path` is handled, but its answer is lost. */
+    loseAnswer(method: string, path: string): void {
+      lostAnswers.push({ method: method.toUpperCase(), path });
     },
     delay(ms: number): void {
       delayMs = Math.max(0, ms);
