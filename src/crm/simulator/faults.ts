@@ -65,7 +65,7 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
       return problem ? sendProblem(res, problem) : sendNginxPage(res, status);
     }
     if (accountState === 'blocked') return sendNginxPage(res, 403);
-    const lost = lostAnswers.findIndex((l) => l.method === req.method && req.path.includes(l.path));
+    const lost = lostAnswers.findIndex((l) => l.method === req.method && req.originalUrl.split('?')[0]!.includes(l.path));
     if (lost >= 0) {
       // The request is handled in full; only its answer never reaches the client (a connection lost on the way back).
       lostAnswers.splice(lost, 1);
