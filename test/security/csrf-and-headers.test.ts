@@ -170,7 +170,7 @@ describe('CSRF, origin and header protection (S14, S15, S18, logs)', () => {
       expect(res.headers['content-security-policy']).to.include("default-src 'none'").and.not.include('script-src');
     }
     await signUp(agent);
-    for (const path of ['/account', '/account/password', '/account/email']) {
+    for (const path of ['/account', '/account/password', '/account/email', '/account/delete']) {
       expect((await agent.get(path).expect(200)).headers['cache-control'], path).to.equal('no-store');
     }
   });
@@ -233,6 +233,7 @@ describe('CSRF on every POST route (S14)', function () {
       ['/account/email', customer, { currentPassword: password, email: `new-${email}` }],
       ['/account/consent', customer, { consentPersonalData: 'yes' }],
       ['/account/privacy', customer, { document: 'marketing', action: 'grant' }],
+      ['/account/delete', customer, { currentPassword: password }],
       ['/account/logout-everywhere', customer, {}],
       [`/account/sessions/${otherDevice}/end`, customer, {}],
       ['/account/preferences', customer, prefs],

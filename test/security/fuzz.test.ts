@@ -133,6 +133,8 @@ describe('every form against bad input', function () {
     { path: '/account/privacy', page: '/account/privacy', as: 'customer', fields: () => ({ document: 'marketing', action: 'grant' }), refused: [422] },
     { path: '/account/password', page: '/account/password', as: 'customer', fields: () => ({ currentPassword: 'Wrong password 1', password: 'Novyi parol 2026' }), refused: [422] },
     { path: '/account/email', page: '/account/email', as: 'customer', fields: () => ({ currentPassword: 'Wrong password 1', email: 'new@example.ru' }), refused: [422] },
+    // Deleting the account: with a wrong current password every value is refused and nothing is erased.
+    { path: '/account/delete', page: '/account/delete', as: 'customer', fields: () => ({ currentPassword: 'Wrong password 1' }), refused: [422] },
     {
       path: '/account/preferences', page: '/account/preferences', as: 'customer', refused: [422], mayAccept: ['address', 'wishes'],
       fields: () => ({ bouquet: 'luxe', address: 'ул. Садовая, 3, кв. 4', deliveryDate: daysFromToday(9), interval: 'biweekly', wishes: 'Только белые' }),
