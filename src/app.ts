@@ -110,7 +110,7 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
       auth: services.auth, catalog: services.catalog, documents: services.documents, analytics: config.analytics.enabled, timeZone: config.shopTimeZone,
     }),
     documents: createDocumentsController({ documents: services.documents }),
-    consents: createConsentsController({ consents: services.consents, documents: services.documents, operatorEmail: config.operator.email }),
+    consents: createConsentsController({ consents: services.consents, documents: services.documents }),
     privacy: createPrivacyController({ privacy: services.privacy, analytics: config.analytics.enabled }),
     staffTotp,
     sessions: createSessionsController({ auth: services.auth, passport, cookieName, secondStep: staffTotp.begin }),

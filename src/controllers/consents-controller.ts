@@ -16,11 +16,11 @@ declare module 'express-session' {
 
 export const RENEWAL_PATH = '/account/consent';
 
-export function createConsentsController({ consents, documents, operatorEmail }: { consents: ConsentService; documents: Documents; operatorEmail: string }) {
+export function createConsentsController({ consents, documents }: { consents: ConsentService; documents: Documents }) {
   const render = (req: Request, res: Response, status: number, errors: FormErrors) => {
     const next = safeReturnPath(req.query.next);
     res.status(status).render('consents/edit', {
-      errors, values: {}, operatorEmail, document: documents.render('personal-data', res.locals.lang),
+      errors, values: {}, document: documents.render('personal-data', res.locals.lang),
       action: next === '/account' ? RENEWAL_PATH : `${RENEWAL_PATH}?next=${encodeURIComponent(next)}`,
     });
   };
@@ -30,7 +30,8 @@ export function createConsentsController({ consents, documents, operatorEmail }:
    * sent to the interstitial first. Checked once per session and version (the key is kept in the session).
    */
   const gate: RequestHandler = async (req, res, next) => {
-    if (!req.user || req.user.role !== 'customer' || req.path === '/consent') return next();
+    // Declining the new text means leaving: the delete page stays open.
+    if (!req.user || req.user.role !== 'customer' || req.path === '/consent' || req.path === '/delete') return next();
     if (req.session.consentsKey === consents.requiredKey) return next();
     if ((await consents.outdated(req.user.id)).length === 0) {
       req.session.consentsKey = consents.requiredKey;

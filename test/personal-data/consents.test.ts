@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, csrfFrom, logIn, signUp, signupFields, submit, uniqueEmail, type Agent } from '../helpers/client.js';
+import { client, csrfFrom, GOOD_PASSWORD, logIn, signUp, signupFields, submit, uniqueEmail, type Agent } from '../helpers/client.js';
 import { CURRENT_DOCUMENTS } from '../../src/services/documents.js';
 
 const OPERATOR = {
@@ -190,6 +190,19 @@ describe('personal data: documents, consents at sign-up, consent log (152-FZ)', 
       expect((await logIn(agent, email, password)).status).to.equal(303);
       return { agent, id: await userId(email) };
     }
+
+    it('a customer who does not agree to the new version can still delete the account: the interstitial links the delete page, which the gate leaves open', async () => {
+      const { agent, id } = await customerOnV2();
+      const interstitial = await agent.get('/account/consent').expect(200);
+      expect(interstitial.text).to.include('href="/account/delete"');
+      const page = await agent.get('/account/delete').expect(200);
+      expect(page.text).to.include('name="currentPassword"');
+      const res = await agent.post('/account/delete').type('form').send({ _csrf: csrfFrom(page.text), currentPassword: GOOD_PASSWORD });
+      expect(res.status).to.equal(303);
+      expect(res.headers.location).to.equal('/goodbye');
+      expect((await t.db('users').where({ id }).first('deleted_at')).deleted_at).to.be.an.instanceOf(Date);
+      expect((await consentRows(id)).map((r) => r.version)).to.deep.equal(['1']);
+    });
 
     it('a logged-in customer meets the interstitial before /account and every other account page; agreeing logs version 2 and lets them through', async () => {
       const { agent, id } = await customerOnV2({ consentMarketing: 'yes' });
