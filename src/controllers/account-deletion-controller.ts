@@ -18,11 +18,13 @@ export function createAccountDeletionController({ deletion, cookieName }: { dele
   });
 
   return {
-    edit(_req: Request, res: Response) {
+    edit(req: Request, res: Response) {
+      if (req.user!.role === 'staff') return res.redirect(303, '/staff'); // a staff account is no customer's: nothing to close here
       render(res, 200, {});
     },
 
     async destroy(req: Request, res: Response) {
+      if (req.user!.role === 'staff') return res.redirect(303, '/staff');
       const form = parseForm(accountDeletionSchema, req.body);
       if (!form.ok) return render(res, 422, form.errors);
       const result = await deletion.deleteAccount(req.user!.id, form.data.currentPassword, requestMeta(req));

@@ -183,6 +183,9 @@ describe('personal data: deleting the account (152-FZ)', function () {
     expect(list).to.match(new RegExp(`№${id}</a> · удалён`));
     expect(list).not.to.include(`deleted-${id}@invalid`);
     await submit(staff, `/staff/customers/${id}`, {}, `/staff/customers/${id}/resync`).then((r) => expect(r.status).to.equal(404));
+    // a staff account is not closed here
+    expect((await staff.get('/account/delete').expect(303)).headers.location).to.equal('/staff');
+    expect((await submit(staff, '/staff', { currentPassword: 'Menedzher magazina 2026' }, '/account/delete')).headers.location).to.equal('/staff');
 
     // the old address is an unknown email now; signing up with it again makes a fresh account
     const stranger = client(w.t.app);
