@@ -68,3 +68,13 @@ export function formatDateTime(moment: Date, timeZone: string, language: Languag
 export function todayIn(timeZone: string, now: Date = new Date()): string {
   return dayFormat(timeZone).format(now);
 }
+
+/**
+ * A stored phone '+7XXXXXXXXXX' → "+7 912 345-67-89" with no-break spaces and hyphens (a number never breaks across
+ * lines, on screen or on paper); `plain` gives ordinary ones (for a file). Anything else is returned as it is.
+ */
+export function formatPhone(phone: string, { plain = false } = {}): string {
+  const m = /^\+7(\d{3})(\d{3})(\d{2})(\d{2})$/.exec(phone);
+  const [space, hyphen] = plain ? [' ', '-'] : ['\u00a0', '\u2011'];
+  return m ? `+7${space}${m[1]}${space}${m[2]}${hyphen}${m[3]}${hyphen}${m[4]}` : phone;
+}
