@@ -47,6 +47,12 @@ export function formatDate(isoDate: string, language: Language = 'ru'): string {
   return `${part('day')} ${part('month')} ${part('year')}`;
 }
 
+/** A calendar date 'YYYY-MM-DD' → "12 декабря", with the year only when it is not `year` ("12 января 2027"). */
+export function formatDayMonth(isoDate: string, language: Language, year: string): string {
+  const full = formatDate(isoDate, language);
+  return isoDate.startsWith(`${year}-`) ? full.slice(0, full.lastIndexOf(' ')) : full;
+}
+
 // Building an Intl.DateTimeFormat costs far more than using one: one of each per time zone, made once.
 const dayFormats = new Map<string, Intl.DateTimeFormat>();
 const timeFormats = new Map<string, Intl.DateTimeFormat>();
