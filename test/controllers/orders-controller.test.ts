@@ -43,7 +43,7 @@ describe('orders (/account/orders)', () => {
   });
 
   describe('gift orders («Это подарок»)', () => {
-    const PHONE_OK = 'Укажите российский номер: +7 и десять цифр, например +7 912 345-67-89.';
+    const PHONE_OK = 'Укажите российский номер: +7 и десять цифр, например +7\u00a0912\u00a0345\u201167\u201189.';
     let agent: Agent;
     let userId: number;
     before(async () => {
@@ -147,7 +147,7 @@ describe('orders (/account/orders)', () => {
       expect(show.text).to.include('<dt>Получатель</dt><dd>Анна Петрова, <a href="tel:+79123456789">+7\u00a0912\u00a0345\u201167\u201189</a></dd>');
       expect(show.text).to.include('С днём рождения!\nЛюбим, целуем.');
       const account = await agent.get('/account').expect(200);
-      expect(account.text).to.include('получатель — Анна Петрова');
+      expect(account.text).to.include('Получатель — Анна Петрова');
     });
 
     it('when an order is not a gift, then no gift columns and no history row are stored, and the order page shows no recipient', async () => {

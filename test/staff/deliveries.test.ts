@@ -226,7 +226,7 @@ describe('GET /staff/deliveries', function () {
       expect(addressesOf(page.text)).to.deep.equal(['ул. Подарочная, 5, кв. 2', 'ул. Подарочная, 7', 'ул. Подарочная, 9']);
       const item = page.text.split('<li>').find((li) => li.includes('ул. Подарочная, 5'))!;
       expect(item).to.include(`заказ №${gift}`).and.include('<q>Без лилий</q>');
-      expect(item).to.include('<span class="s-gift">Подарок, получатель — Анна Петрова, +7\u00a0912\u00a0345\u201167\u201189</span>');
+      expect(item).to.include('<span class="s-gift">Подарок, получатель — Анна Петрова, <a href="tel:+79123456789">+7\u00a0912\u00a0345\u201167\u201189</a></span>');
       expect(item).to.include('<span class="s-card">Открытка: С днём рождения!\nЛюбим, целуем.</span>');
       const other = page.text.split('<li>').find((li) => li.includes('ул. Подарочная, 7'))!;
       expect(other).to.include(`заказ №${plain}`).and.not.include('s-gift').and.not.include('s-card');
