@@ -42,7 +42,11 @@ export type CustomerRecord = {
   lastLoginAt: Date | null; lockedUntil: Date | null;
 };
 
-export type CustomerOrder = { id: number; deliveryDate: string; bouquet: string; priceKopecks: number; status: 'placed' | 'confirmed' | 'cancelled'; amoLeadId: number | null; createdAt: Date };
+export type CustomerOrder = {
+  id: number; deliveryDate: string; bouquet: string; priceKopecks: number; status: 'placed' | 'confirmed' | 'cancelled'; amoLeadId: number | null; createdAt: Date;
+  /** A gift order's recipient; null when the order is for the customer. */
+  recipientName: string | null;
+};
 export type CustomerJob = { id: string; key: string; task: string; attempts: number; maxAttempts: number; runAt: Date; lastError: string | null; locked: boolean; createdAt: Date };
 export type CustomerSyncEntry = { at: Date; task: string; attempt: number | null; outcome: string; httpStatus: number | null; message: string | null };
 export type CustomerAuthEvent = { at: Date; event: string; ip: string | null };
@@ -164,9 +168,9 @@ export function createStaffCustomerModel(db: Knex | Knex.Transaction) {
     },
 
     async orders(userId: number, limit: number): Promise<CustomerOrder[]> {
-      const rows = await db('orders').select('id', 'delivery_date', 'bouquet', 'price_kopecks', 'status', 'amo_lead_id', 'created_at')
+      const rows = await db('orders').select('id', 'delivery_date', 'bouquet', 'price_kopecks', 'status', 'amo_lead_id', 'created_at', 'recipient_name')
         .where({ user_id: userId }).orderBy('id', 'desc').limit(limit);
-      return rows.map((r) => ({ id: Number(r.id), deliveryDate: r.delivery_date, bouquet: r.bouquet, priceKopecks: r.price_kopecks, status: r.status, amoLeadId: num(r.amo_lead_id), createdAt: r.created_at }));
+      return rows.map((r) => ({ id: Number(r.id), deliveryDate: r.delivery_date, bouquet: r.bouquet, priceKopecks: r.price_kopecks, status: r.status, amoLeadId: num(r.amo_lead_id), createdAt: r.created_at, recipientName: r.recipient_name }));
     },
 
     async countOrders(userId: number): Promise<number> {

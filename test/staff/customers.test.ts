@@ -112,7 +112,7 @@ describe('GET /staff/customers/:id', function () {
     await friend.get(`/${customer.referral_id}`).expect(303);
     const { email: friendEmail } = await signUp(friend);
     const confirmed = await insertOrder(w.t.db, { userId: id, deliveryDate: '2031-05-05', status: 'confirmed' });
-    const placed = await insertOrder(w.t.db, { userId: id, deliveryDate: '2031-06-06', status: 'placed' });
+    const placed = await insertOrder(w.t.db, { userId: id, deliveryDate: '2031-06-06', status: 'placed', gift: { recipientName: 'Анна Петрова', recipientPhone: '+79123456789' } });
     await w.t.db('users').where({ id }).update({ amo_lead_id: 4711, amo_contact_id: 815 });
     await w.t.db('amocrm_sync_log').insert([
       { task: 'amocrm:sync-customer', user_id: id, job_id: '1', attempt: 1, outcome: 'retry', http_status: 503, message: 'amoCRM answered 503' },
@@ -124,6 +124,7 @@ describe('GET /staff/customers/:id', function () {
     expect(page.text).to.include('Люкс').and.include('ул. Профильная, 8').and.include('Без роз').and.include('1 раз в 2 недели');
     expect(page.text).to.include('9 000 ₽'.replace(/ /g, '\u00a0'));
     expect(page.text).to.match(/Приглашено друзей<\/dt><dd>1<\/dd>/);
+    expect(page.text).to.match(new RegExp(`№${placed} · .* · оформлен · Получатель — Анна Петрова</li>`)); // a gift order
     expect(page.text).to.include('Заказы (2)').and.include(`№${confirmed}`).and.include(`№${placed}`).and.include('подтверждён').and.include('оформлен');
     const amo = testAmoUrl(w);
     expect(page.text).to.include(`<a href="${amo}/leads/detail/4711" rel="noreferrer">4711</a>`);
