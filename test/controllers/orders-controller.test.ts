@@ -43,7 +43,7 @@ describe('orders (/account/orders)', () => {
   });
 
   describe('gift orders («Это подарок»)', () => {
-    const PHONE_OK = 'Укажите российский номер: +7 и десять цифр, например +7\u00a0912\u00a0345\u201167\u201189.';
+    const PHONE_OK = 'Укажите российский номер: +7\u00a0и десять цифр, например +7\u00a0912\u00a0345\u201167\u201189.';
     let agent: Agent;
     let userId: number;
     before(async () => {
