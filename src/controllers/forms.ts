@@ -86,9 +86,42 @@ export function preferencesSchema(today: string, bouquets: readonly string[]) {
   return z.strictObject({ _csrf: csrf, ...preferencesShape(today, bouquets) });
 }
 
+/** Characters as a person counts them (code points: an emoji is one), as PostgreSQL's char_length does. */
+const characters = (v: string) => [...v].length;
+
+/**
+ * A Russian phone number as people type it — `+7 912 345-67-89`, `8 (912) 345 67 89`, `9123456789` — with spaces,
+ * dashes and parentheses anywhere, as `+7XXXXXXXXXX`; null for anything else. The ten digits start with 3, 4, 80–88
+ * or 9 (Russian geographic, toll-free and mobile codes): a Kazakh +7 7… number and a mobile number missing a digit
+ * after its 8 (`8912345678`) are refused.
+ */
+function russianPhone(value: string): string | null {
+  const compact = value.replace(/[\s()-]/g, '');
+  const m = /^(?:\+7|8|7)?((?:[349][0-9]|8[0-8])[0-9]{8})$/.exec(compact);
+  return m ? `+7${m[1]}` : null;
+}
+
+/** The optional gift part of an order form: empty strings when the order is not a gift. */
+const giftShape = {
+  recipientName: line(400, 'recipient_name.too_long').transform((v) => v.trim())
+    .pipe(z.string().refine((v) => characters(v) <= 100, { error: 'recipient_name.too_long' })).optional().default(''),
+  recipientPhone: line(40, 'recipient_phone.invalid').transform((v) => v.trim())
+    .pipe(z.string().refine((v) => v === '' || russianPhone(v) !== null, { error: 'recipient_phone.invalid' })).optional().default(''),
+  cardMessage: text(1200, 'card_message.too_long').transform((v) => v.trim())
+    .pipe(z.string().refine((v) => characters(v) <= 300, { error: 'card_message.too_long' })).optional().default(''),
+};
+
+/** Any gift field makes the order a gift, and a gift needs the recipient's name and phone. */
+function giftComplete(data: { recipientName: string; recipientPhone: string; cardMessage: string }, ctx: z.RefinementCtx) {
+  if (!data.recipientName && !data.recipientPhone && !data.cardMessage) return;
+  if (!data.recipientName) ctx.addIssue({ code: 'custom', path: ['recipientName'], message: 'recipient_name.required' });
+  if (!data.recipientPhone) ctx.addIssue({ code: 'custom', path: ['recipientPhone'], message: 'recipient_phone.required' });
+}
+
 export function orderSchema(today: string, bouquets: readonly string[]) {
   const { interval: _interval, ...shape } = preferencesShape(today, bouquets);
-  return z.strictObject({ _csrf: csrf, ...shape });
+  return z.strictObject({ _csrf: csrf, ...shape, ...giftShape }).superRefine(giftComplete)
+    .transform(({ recipientPhone, ...rest }) => ({ ...rest, recipientPhone: recipientPhone && russianPhone(recipientPhone)! }));
 }
 
 export const loginSchema = z.strictObject({

@@ -16,7 +16,7 @@ export function createOrdersController({ orders, accounts, catalog, timeZone }: 
   return {
     async new(req: Request, res: Response) {
       const prefs = await accounts.preferences(req.user!.id);
-      await render(res, 200, { bouquet: prefs?.bouquet ?? 'seasonal', address: prefs?.address ?? '', deliveryDate: '', wishes: prefs?.wishes ?? '' }, {});
+      await render(res, 200, { bouquet: prefs?.bouquet ?? 'seasonal', address: prefs?.address ?? '', deliveryDate: '', wishes: prefs?.wishes ?? '', recipientName: '', recipientPhone: '', cardMessage: '' }, {});
     },
 
     async create(req: Request, res: Response) {

@@ -47,6 +47,12 @@ export function formatDate(isoDate: string, language: Language = 'ru'): string {
   return `${part('day')} ${part('month')} ${part('year')}`;
 }
 
+/** A calendar date 'YYYY-MM-DD' → "12 декабря", with the year only when it is not `year` ("12 января 2027"). */
+export function formatDayMonth(isoDate: string, language: Language, year: string): string {
+  const full = formatDate(isoDate, language);
+  return isoDate.startsWith(`${year}-`) ? full.slice(0, full.lastIndexOf(' ')) : full;
+}
+
 // Building an Intl.DateTimeFormat costs far more than using one: one of each per time zone, made once.
 const dayFormats = new Map<string, Intl.DateTimeFormat>();
 const timeFormats = new Map<string, Intl.DateTimeFormat>();
@@ -67,4 +73,14 @@ export function formatDateTime(moment: Date, timeZone: string, language: Languag
 /** Today's calendar date in the given time zone, as 'YYYY-MM-DD'. */
 export function todayIn(timeZone: string, now: Date = new Date()): string {
   return dayFormat(timeZone).format(now);
+}
+
+/**
+ * A stored phone '+7XXXXXXXXXX' → "+7 912 345-67-89" with no-break spaces and hyphens (a number never breaks across
+ * lines, on screen or on paper); `plain` gives ordinary ones (for a file). Anything else is returned as it is.
+ */
+export function formatPhone(phone: string, { plain = false } = {}): string {
+  const m = /^\+7(\d{3})(\d{3})(\d{2})(\d{2})$/.exec(phone);
+  const [space, hyphen] = plain ? [' ', '-'] : ['\u00a0', '\u2011'];
+  return m ? `+7${space}${m[1]}${space}${m[2]}${hyphen}${m[3]}${hyphen}${m[4]}` : phone;
 }

@@ -1,7 +1,7 @@
 // Chooses the UI language: ?lang= (remembered in a cookie for a year), then the cookie, then Accept-Language;
 // Russian by default. Exposes lang, t() and the formatters to the views.
 import type { Request, RequestHandler, Response } from 'express';
-import { formatDate, formatDateTime, formatMoney, isLanguage, translator, type Language } from '../i18n/i18n.js';
+import { formatDate, formatDateTime, formatMoney, formatPhone, isLanguage, translator, type Language } from '../i18n/i18n.js';
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 
@@ -56,6 +56,7 @@ export function setLanguageLocals(req: Request, res: Response, lang: Language, t
     money: (kopecks: number) => formatMoney(kopecks, lang),
     date: (iso: string) => formatDate(iso, lang),
     dateTime: (moment: Date) => formatDateTime(moment, timeZone, lang),
+    phone: (value: string) => formatPhone(value),
     languageSwitch: { lang: other, href: switchHref(req.originalUrl, other) },
     path: req.path,
   });

@@ -1,13 +1,13 @@
 import type { Knex } from 'knex';
 
-export type DashboardOrder = { id: number; bouquet: string; deliveryDate: string; address: string; status: string; priceKopecks: number };
+export type DashboardOrder = { id: number; bouquet: string; deliveryDate: string; address: string; status: string; priceKopecks: number; recipientName: string | null };
 export type DashboardRows = {
   referredCount: number; leadId: number | null; statusId: number | null; syncedAt: Date | null;
   upcoming: DashboardOrder[]; recent: DashboardOrder[];
 };
 
 const ORDER_JSON = `json_build_object('id', o.id, 'bouquet', o.bouquet, 'deliveryDate', o.delivery_date, 'address', o.address,
-  'status', o.status, 'priceKopecks', o.price_kopecks)`;
+  'status', o.status, 'priceKopecks', o.price_kopecks, 'recipientName', o.recipient_name)`;
 
 /**
  * What the account page shows beyond the user row, in one round trip: the referral count, the amoCRM link, the
@@ -20,11 +20,11 @@ export function createAccountDashboardModel(db: Knex) {
         select (select count(*) from users r where r.referred_by = u.id)::int as referred_count,
                u.amo_lead_id, u.amo_status_id, u.amo_synced_at,
                coalesce((select json_agg(${ORDER_JSON} order by o.delivery_date, o.id) from (
-                 select id, bouquet, delivery_date, address, status, price_kopecks from orders
+                 select id, bouquet, delivery_date, address, status, price_kopecks, recipient_name from orders
                  where user_id = u.id and status in ('placed', 'confirmed') and delivery_date >= ?::date
                  order by delivery_date limit ?) o), '[]') as upcoming,
                coalesce((select json_agg(${ORDER_JSON} order by o.id desc) from (
-                 select id, bouquet, delivery_date, address, status, price_kopecks from orders
+                 select id, bouquet, delivery_date, address, status, price_kopecks, recipient_name from orders
                  where user_id = u.id order by id desc limit ?) o), '[]') as recent
         from users u where u.id = ?`, [from, upcomingLimit, recentLimit, userId]);
       const r = rows[0];

@@ -5,10 +5,13 @@ export type Order = {
   id: number; userId: number; bouquet: string; deliveryDate: string; address: string; wishes: string;
   priceKopecks: number; status: OrderStatus; amoLeadId: number | null; amoStatusId: number | null;
   amoSnapshot: Record<string, unknown> | null; amoSyncedAt: Date | null; createdAt: Date; confirmedAt: Date | null; cancelledAt: Date | null;
+  /** A gift: who receives the bouquet (the phone as +7XXXXXXXXXX) and the card's text; null when it is not a gift. */
+  gift: Gift | null;
 };
+export type Gift = { recipientName: string; recipientPhone: string; cardMessage: string | null };
 
 const COLUMNS = ['id', 'user_id', 'bouquet', 'delivery_date', 'address', 'wishes', 'price_kopecks', 'status', 'amo_lead_id', 'amo_status_id',
-  'amo_snapshot', 'amo_synced_at', 'created_at', 'confirmed_at', 'cancelled_at'];
+  'amo_snapshot', 'amo_synced_at', 'created_at', 'confirmed_at', 'cancelled_at', 'recipient_name', 'recipient_phone', 'card_message'];
 
 function toOrder(r: Record<string, unknown>): Order {
   const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -17,14 +20,17 @@ function toOrder(r: Record<string, unknown>): Order {
     address: r.address as string, wishes: r.wishes as string, priceKopecks: r.price_kopecks as number, status: r.status as OrderStatus,
     amoLeadId: n(r.amo_lead_id), amoStatusId: n(r.amo_status_id), amoSnapshot: r.amo_snapshot as Record<string, unknown> | null,
     amoSyncedAt: r.amo_synced_at as Date | null, createdAt: r.created_at as Date, confirmedAt: r.confirmed_at as Date | null, cancelledAt: r.cancelled_at as Date | null,
+    gift: r.recipient_name === null || r.recipient_name === undefined ? null
+      : { recipientName: r.recipient_name as string, recipientPhone: r.recipient_phone as string, cardMessage: r.card_message as string | null },
   };
 }
 
 export function createOrderModel(db: Knex | Knex.Transaction) {
   return {
-    async insert(o: { userId: number; bouquet: string; deliveryDate: string; address: string; wishes: string; priceKopecks: number }): Promise<Order> {
+    async insert(o: { userId: number; bouquet: string; deliveryDate: string; address: string; wishes: string; priceKopecks: number; gift: Gift | null }): Promise<Order> {
       const [row] = await db('orders').insert({
         user_id: o.userId, bouquet: o.bouquet, delivery_date: o.deliveryDate, address: o.address, wishes: o.wishes, price_kopecks: o.priceKopecks,
+        recipient_name: o.gift?.recipientName ?? null, recipient_phone: o.gift?.recipientPhone ?? null, card_message: o.gift?.cardMessage ?? null,
       }).returning(COLUMNS);
       return toOrder(row);
     },

@@ -1,8 +1,9 @@
 // Customers as staff see them: search by a fragment of the email or address (trigram indexes of migration
 // 20261126180200), newest first with keyset pages, and everything about one customer, each part read
 // through an index (users pkey, orders (user_id, id), auth_events (user_id, at), amocrm_sync_log (user_id, at),
-// graphile-worker's unique job key, users (referred_by), users (created_at)).
+// subscription_events (user_id, created_at), graphile-worker's unique job key, users (referred_by), users (created_at)).
 import type { Knex } from 'knex';
+import type { ChangeSource, SubscriptionEventDetails, SubscriptionEventKind } from './subscription-event-model.js';
 import type { Statement } from './staff-delivery-model.js';
 
 export type CustomerListItem = { id: number; email: string; address: string | null; bouquet: string | null; interval: string | null; createdAt: Date; deletedAt: Date | null };
@@ -41,10 +42,18 @@ export type CustomerRecord = {
   lastLoginAt: Date | null; lockedUntil: Date | null; deletedAt: Date | null;
 };
 
-export type CustomerOrder = { id: number; deliveryDate: string; bouquet: string; priceKopecks: number; status: 'placed' | 'confirmed' | 'cancelled'; amoLeadId: number | null; createdAt: Date };
+export type CustomerOrder = {
+  id: number; deliveryDate: string; bouquet: string; priceKopecks: number; status: 'placed' | 'confirmed' | 'cancelled'; amoLeadId: number | null; createdAt: Date;
+  /** A gift order's recipient; null when the order is for the customer. */
+  recipientName: string | null;
+};
 export type CustomerJob = { id: string; key: string; task: string; attempts: number; maxAttempts: number; runAt: Date; lastError: string | null; locked: boolean; createdAt: Date };
 export type CustomerSyncEntry = { at: Date; task: string; attempt: number | null; outcome: string; httpStatus: number | null; message: string | null };
 export type CustomerAuthEvent = { at: Date; event: string; ip: string | null };
+/** One change to the subscription; staffEmail is the staff member's (null when not made by staff, or the account is gone). */
+export type CustomerHistoryEntry = {
+  at: Date; kind: SubscriptionEventKind; details: SubscriptionEventDetails; source: ChangeSource; staffEmail: string | null;
+};
 
 /** `%fragment%` for ILIKE, with the fragment's own %, _ and \ taken literally. */
 export function containsPattern(fragment: string): string {
@@ -114,6 +123,15 @@ function toRecord(r: Record<string, unknown>): CustomerRecord {
   };
 }
 
+export function historySql(userId: number, limit: number): Statement {
+  return {
+    sql: `select e.created_at, e.kind, e.details, e.source, s.email as staff_email
+            from subscription_events e left join users s on s.id = e.staff_user_id
+           where e.user_id = ? order by e.created_at desc, e.id desc limit ?`,
+    bindings: [userId, limit],
+  };
+}
+
 export function createStaffCustomerModel(db: Knex | Knex.Transaction) {
   return {
     /** One page of customers, and how many match (null: more than MATCH_CAP, or no search at all). */
@@ -150,9 +168,9 @@ export function createStaffCustomerModel(db: Knex | Knex.Transaction) {
     },
 
     async orders(userId: number, limit: number): Promise<CustomerOrder[]> {
-      const rows = await db('orders').select('id', 'delivery_date', 'bouquet', 'price_kopecks', 'status', 'amo_lead_id', 'created_at')
+      const rows = await db('orders').select('id', 'delivery_date', 'bouquet', 'price_kopecks', 'status', 'amo_lead_id', 'created_at', 'recipient_name')
         .where({ user_id: userId }).orderBy('id', 'desc').limit(limit);
-      return rows.map((r) => ({ id: Number(r.id), deliveryDate: r.delivery_date, bouquet: r.bouquet, priceKopecks: r.price_kopecks, status: r.status, amoLeadId: num(r.amo_lead_id), createdAt: r.created_at }));
+      return rows.map((r) => ({ id: Number(r.id), deliveryDate: r.delivery_date, bouquet: r.bouquet, priceKopecks: r.price_kopecks, status: r.status, amoLeadId: num(r.amo_lead_id), createdAt: r.created_at, recipientName: r.recipient_name }));
     },
 
     async countOrders(userId: number): Promise<number> {
@@ -162,6 +180,15 @@ export function createStaffCustomerModel(db: Knex | Knex.Transaction) {
 
     async authEvents(userId: number, limit: number): Promise<CustomerAuthEvent[]> {
       return db('auth_events').select('at', 'event', 'ip').where({ user_id: userId }).orderBy([{ column: 'at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit);
+    },
+
+    /** The subscription's history, newest first, with the staff member's email: one index scan and look-ups by primary key. */
+    async history(userId: number, limit: number): Promise<CustomerHistoryEntry[]> {
+      const { sql, bindings } = historySql(userId, limit);
+      const { rows } = await db.raw(sql, bindings);
+      return rows.map((r: { created_at: Date; kind: SubscriptionEventKind; details: SubscriptionEventDetails; source: ChangeSource; staff_email: string | null }) => ({
+        at: r.created_at, kind: r.kind, details: r.details, source: r.source, staffEmail: r.staff_email,
+      }));
     },
 
     async syncLog(userId: number, limit: number): Promise<CustomerSyncEntry[]> {

@@ -7,6 +7,8 @@ import type { Knex } from 'knex';
 export type DeliveryKind = 'subscription' | 'order';
 export type Delivery = {
   kind: DeliveryKind; customerId: number; email: string; address: string; bouquet: string; wishes: string; orderId: number | null;
+  /** A gift order's recipient (phone +7XXXXXXXXXX) and card text; null for a subscription or an order for the customer. */
+  gift: { recipientName: string; recipientPhone: string; cardMessage: string | null } | null;
 };
 export type Statement = { sql: string; bindings: (string | number)[] };
 
@@ -75,10 +77,10 @@ function keysOf(date: string): Statement {
 /** By address; at one address subscriptions before orders, then by order number and customer (a stable order). */
 const ORDER = 'address, kind desc, order_id, customer_id';
 
-/** The rows picked out of `keys`, completed from users and orders by primary key. */
+/** The rows picked out of `keys`, completed from users and orders (with a gift's recipient) by primary key. */
 const complete = (keys: string, extra = '') => `
   select d.kind, d.customer_id, d.order_id, d.address, u.email, coalesce(o.bouquet, u.bouquet) as bouquet,
-         coalesce(o.wishes, u.wishes) as wishes${extra}
+         coalesce(o.wishes, u.wishes) as wishes, o.recipient_name, o.recipient_phone, o.card_message${extra}
     from ${keys} d join users u on u.id = d.customer_id left join orders o on o.id = d.order_id
    order by d.address, d.kind desc, d.order_id, d.customer_id`;
 
@@ -102,10 +104,16 @@ export function deliveryCountSql(date: string): Statement {
   return { sql: `select count(*)::int as n from (${keys.sql}) d`, bindings: keys.bindings };
 }
 
-type DeliveryRow = { kind: DeliveryKind; customer_id: number; email: string; address: string; bouquet: string; wishes: string; order_id: number | null };
+type DeliveryRow = {
+  kind: DeliveryKind; customer_id: number; email: string; address: string; bouquet: string; wishes: string; order_id: number | null;
+  recipient_name: string | null; recipient_phone: string | null; card_message: string | null;
+};
 
 function toDelivery(r: DeliveryRow): Delivery {
-  return { kind: r.kind, customerId: Number(r.customer_id), email: r.email, address: r.address, bouquet: r.bouquet, wishes: r.wishes, orderId: r.order_id === null ? null : Number(r.order_id) };
+  return {
+    kind: r.kind, customerId: Number(r.customer_id), email: r.email, address: r.address, bouquet: r.bouquet, wishes: r.wishes, orderId: r.order_id === null ? null : Number(r.order_id),
+    gift: r.recipient_name === null ? null : { recipientName: r.recipient_name, recipientPhone: r.recipient_phone!, cardMessage: r.card_message },
+  };
 }
 
 export function createStaffDeliveryModel(db: Knex) {

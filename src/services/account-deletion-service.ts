@@ -46,7 +46,7 @@ export function createAccountDeletionService({ db, auth, jobs, crmErase }: { db:
           deleted_at: trx.fn.now(), updated_at: trx.fn.now(),
         });
         // Orders: only what accounting needs (bouquet, date, sum, status, times, amoCRM lead); nothing is delivered any more.
-        await trx('orders').where({ user_id: userId }).update({ address: '', wishes: '', amo_snapshot: null });
+        await trx('orders').where({ user_id: userId }).update({ address: '', wishes: '', amo_snapshot: null, recipient_name: null, recipient_phone: null, card_message: null });
         await trx('orders').where({ user_id: userId }).whereIn('status', ['placed', 'confirmed']).where('delivery_date', '>=', trx.raw('current_date'))
           .update({ status: 'cancelled', cancelled_at: trx.fn.now(), updated_at: trx.fn.now() });
         await trx('delivery_exceptions').where({ user_id: userId }).delete();

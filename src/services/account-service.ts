@@ -34,9 +34,9 @@ export function createAccountService({ db, appUrl, timeZone, onPreferencesChange
         return c ? categoryName(c, language) : code ?? '';
       };
       const subscription = user.deliveryDate && user.interval
-        ? upcomingDeliveries(user.deliveryDate, user.interval, today, UPCOMING).map((date) => ({ date, bouquet: nameOf(user.bouquet), address: user.address ?? '', order: null as number | null }))
+        ? upcomingDeliveries(user.deliveryDate, user.interval, today, UPCOMING).map((date) => ({ date, bouquet: nameOf(user.bouquet), address: user.address ?? '', order: null as number | null, recipientName: null as string | null }))
         : [];
-      const ordered = rows.upcoming.map((o) => ({ date: o.deliveryDate, bouquet: nameOf(o.bouquet), address: o.address, order: o.id as number | null }));
+      const ordered = rows.upcoming.map((o) => ({ date: o.deliveryDate, bouquet: nameOf(o.bouquet), address: o.address, order: o.id as number | null, recipientName: o.recipientName }));
       return {
         email: user.email,
         accountSumKopecks: user.accountSumKopecks ?? 0,
@@ -48,7 +48,7 @@ export function createAccountService({ db, appUrl, timeZone, onPreferencesChange
           stage: rows.statusId ? await createAmocrmStatusModel(db).name(rows.statusId) : null,
           syncedAt: rows.syncedAt,
         },
-        orders: rows.recent.map((o) => ({ id: o.id, date: o.deliveryDate, bouquet: nameOf(o.bouquet), status: o.status, priceKopecks: o.priceKopecks })),
+        orders: rows.recent.map((o) => ({ id: o.id, date: o.deliveryDate, bouquet: nameOf(o.bouquet), status: o.status, priceKopecks: o.priceKopecks, recipientName: o.recipientName })),
         preferences: {
           bouquet: nameOf(user.bouquet), address: user.address, deliveryDate: user.deliveryDate, interval: user.interval, wishes: user.wishes,
         },

@@ -4,10 +4,19 @@ import type { Knex } from 'knex';
 import { todayIn, type Language } from '../i18n/i18n.js';
 import { createAmocrmStatusModel } from '../models/amocrm-status-model.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
-import { createOrderModel, type Order } from '../models/order-model.js';
+import { createOrderModel, type Gift, type Order } from '../models/order-model.js';
+import { createSubscriptionEventModel } from '../models/subscription-event-model.js';
 import { categoryName } from './catalog-service.js';
 
-export type OrderInput = { bouquet: string; deliveryDate: string; address: string; wishes: string };
+/** The gift fields are empty strings when the order is not a gift (the phone already normalised to +7XXXXXXXXXX). */
+export type OrderInput = {
+  bouquet: string; deliveryDate: string; address: string; wishes: string; recipientName: string; recipientPhone: string; cardMessage: string;
+};
+
+function giftOf(input: OrderInput): Gift | null {
+  if (!input.recipientName) return null;
+  return { recipientName: input.recipientName, recipientPhone: input.recipientPhone, cardMessage: input.cardMessage || null };
+}
 
 /**
  * Orders one customer may place in a shop day. Every confirmed order is a lead sent through the one serial amoCRM
@@ -28,7 +37,7 @@ export function createOrderService({ db, timeZone, onOrderChange }: {
       deliveryDate: order.deliveryDate, address: order.address, wishes: order.wishes, priceKopecks: order.priceKopecks,
       status: order.status, inCrm: order.amoLeadId !== null, stage, syncedAt: order.amoSyncedAt,
       canConfirm: order.status === 'placed',
-      canCancel: order.status !== 'cancelled' && order.deliveryDate > todayIn(timeZone),
+      canCancel: order.status !== 'cancelled' && order.deliveryDate > todayIn(timeZone), gift: order.gift,
     };
   }
 
@@ -40,7 +49,14 @@ export function createOrderService({ db, timeZone, onOrderChange }: {
         const model = createOrderModel(trx);
         await model.lockCustomer(userId);
         if ((await model.countPlacedSince(userId, todayIn(timeZone), timeZone)) >= ORDERS_PER_DAY) return { error: 'daily_limit' } as const;
-        return { order: await model.insert({ userId, ...input, priceKopecks: category.priceKopecks }) };
+        const { bouquet, deliveryDate, address, wishes } = input;
+        const gift = giftOf(input);
+        const order = await model.insert({ userId, bouquet, deliveryDate, address, wishes, priceKopecks: category.priceKopecks, gift });
+        // A gift is part of the subscription's history (staff's timeline, the notes in amoCRM).
+        if (gift) {
+          await createSubscriptionEventModel(trx).record({ userId, kind: 'gift_order', details: { orderId: order.id, recipientName: gift.recipientName }, source: 'account' });
+        }
+        return { order };
       });
     },
 

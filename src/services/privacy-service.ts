@@ -43,7 +43,7 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
       );
       const [orders, consents, signIns, deliveryExceptions, history, sessions] = await Promise.all([
         db('orders').where({ user_id: userId }).orderBy('id').select('id', 'bouquet', 'delivery_date', 'address', 'wishes', 'price_kopecks', 'status',
-          'amo_lead_id', 'confirmed_at', 'cancelled_at', 'created_at', 'updated_at'),
+          'amo_lead_id', 'confirmed_at', 'cancelled_at', 'created_at', 'updated_at', 'recipient_name', 'recipient_phone', 'card_message'),
         db('consent_events').where({ user_id: userId }).orderBy('id').select('document', 'action', 'version', 'text_sha256', 'language', 'ip', 'user_agent', 'at'),
         db('auth_events').where({ user_id: userId }).where('at', '>', db.raw(`now() - interval '${SIGN_IN_DAYS} days'`)).orderBy('id')
           .select('event', 'ip', 'user_agent', 'at'),

@@ -1,5 +1,5 @@
-// Customers for staff: the search, one customer's whole picture (preferences, orders, referrals, amoCRM ids,
-// sync history, sign-in events, staff actions), and a re-sync to amoCRM that is recorded as a staff action.
+// Customers for staff: the search, one customer's whole picture (preferences, the subscription's history, orders,
+// referrals, amoCRM ids, sync history, sign-in events, staff actions), and a re-sync to amoCRM that is recorded as a staff action.
 import type { Knex } from 'knex';
 import type { Crm } from '../crm/crm.js';
 import { todayIn, translator, type Language } from '../i18n/i18n.js';
@@ -8,10 +8,13 @@ import { createStaffActionModel, type StaffActor } from '../models/staff-action-
 import { containsPattern, createStaffCustomerModel, MATCH_CAP } from '../models/staff-customer-model.js';
 import { categoryName } from './catalog-service.js';
 import { crmTask, crmText } from './crm-text.js';
+import { historyLine } from './subscription-history.js';
 import { upcomingDeliveries } from './schedule.js';
 
 export const CUSTOMERS_PER_PAGE = 50;
 const HISTORY = 15;
+/** Changes to the subscription shown on the customer's page (the latest; the data export has them all). */
+const TIMELINE = 30;
 /** The job keys the amoCRM sync uses (src/services/crm-sync-service.ts): one pending job per customer and per order. */
 const customerJobKey = (id: number) => `amocrm:customer:${id}`;
 const orderJobKey = (id: number) => `amocrm:order:${id}`;
@@ -62,10 +65,10 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
       if (!c || c.role !== 'customer') return null;
       // A deleted customer: that they were deleted, and when; nothing else.
       if (c.deletedAt) return { id: c.id, deletedAt: c.deletedAt };
-      const [orders, orderCount, referred, referrer, events, sync, staffActions, connection, names] = await Promise.all([
+      const [orders, orderCount, referred, referrer, events, sync, staffActions, connection, names, history] = await Promise.all([
         customers.orders(id, HISTORY), customers.countOrders(id), customers.countReferred(id),
         c.referredBy ? customers.emailOf(c.referredBy) : null, customers.authEvents(id, HISTORY), customers.syncLog(id, HISTORY),
-        actions.forCustomer(id, HISTORY), crm.connection.status(), namesIn(language),
+        actions.forCustomer(id, HISTORY), crm.connection.status(), namesIn(language), customers.history(id, TIMELINE),
       ]);
       const jobs = await customers.jobsByKeys([customerJobKey(id), ...orders.map((o) => orderJobKey(o.id))]);
       const baseUrl = connection.baseUrl?.replace(/\/+$/, '') ?? null;
@@ -89,6 +92,7 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
         sync: sync.map((e) => ({ ...e, task: crmTask(e.task, t), message: crmText(e.message, t) })),
         authEvents: events.map((e) => ({ ...e, known: AUTH_EVENTS.has(e.event) })),
         staffActions,
+        timeline: history.map((e) => historyLine(e, t, language, timeZone)),
       };
     },
 

@@ -1,6 +1,6 @@
 // The deliveries of a day for staff and couriers: one page sorted by address, the whole day as CSV, the count.
 import type { Knex } from 'knex';
-import { todayIn, translator, type Language } from '../i18n/i18n.js';
+import { formatPhone, todayIn, translator, type Language } from '../i18n/i18n.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
 import { createStaffDeliveryModel, type Delivery } from '../models/staff-delivery-model.js';
 import { categoryName } from './catalog-service.js';
@@ -74,9 +74,14 @@ export function createStaffDeliveryService({ db, timeZone }: { db: Knex; timeZon
       const t = translator(language);
       const names = await namesIn(language);
       const header = ['staff.deliveries.number', 'staff.deliveries.date', 'staff.deliveries.address', 'staff.deliveries.email',
-        'staff.deliveries.bouquet', 'staff.deliveries.wishes', 'staff.deliveries.order', 'staff.deliveries.kind'] as const;
+        'staff.deliveries.bouquet', 'staff.deliveries.wishes', 'staff.deliveries.order', 'staff.deliveries.kind',
+        'staff.deliveries.recipient', 'staff.deliveries.recipient_phone', 'staff.deliveries.card'] as const;
+      // The gift columns come last, so that the columns a courier's sheet already uses keep their places. The phone is
+      // written the way it is dialled in Russia, "8 912 345-67-89": a leading + would get cell()'s apostrophe, which a
+      // spreadsheet shows, and bare digits would become a number.
       const line = (d: Delivery, n: number) => [n, date, d.address, d.email, names.get(d.bouquet) ?? d.bouquet, d.wishes,
-        d.orderId ?? '', t(d.kind === 'order' ? 'staff.deliveries.kind_order' : 'staff.deliveries.kind_subscription')];
+        d.orderId ?? '', t(d.kind === 'order' ? 'staff.deliveries.kind_order' : 'staff.deliveries.kind_subscription'),
+        d.gift?.recipientName ?? '', d.gift ? formatPhone(d.gift.recipientPhone, { plain: true }).replace(/^\+7 /, '8 ') : '', d.gift?.cardMessage ?? ''];
       const rows = (await deliveries.all(date)).map((d, i) => line(d, i + 1));
       return `\uFEFF${[header.map((k) => t(k)), ...rows].map((r) => r.map(cell).join(';')).join('\r\n')}\r\n`;
     },

@@ -103,7 +103,7 @@ describe('personal data: deleting the account (152-FZ)', function () {
     // An order confirmed and mirrored as its own lead (the address and email in amoCRM), the subscription's history,
     // a cancellation comment, a sign-in from a second device and a password-reset link.
     const orderPage = await agent.get('/account/orders/new').expect(200);
-    await agent.post('/account/orders').type('form').send({ _csrf: csrfFrom(orderPage.text), bouquet: 'romantic', address: street, deliveryDate: daysFromToday(9), wishes: `Открытка для ${name}` }).expect(303);
+    await agent.post('/account/orders').type('form').send({ _csrf: csrfFrom(orderPage.text), bouquet: 'romantic', address: street, deliveryDate: daysFromToday(9), wishes: `Открытка для ${name}`, recipientName: name, recipientPhone: phone, cardMessage: `С любовью, ${name}` }).expect(303);
     const order = await w.t.db('orders').where({ user_id: id }).first();
     await submit(agent, `/account/orders/${order.id}`, { }, `/account/orders/${order.id}/confirm`).then((r) => expect(r.status).to.equal(303));
     await waitFor(async () => (await w.t.db('orders').where({ id: order.id }).first()).amo_lead_id, 15_000, 'the order reached amoCRM');

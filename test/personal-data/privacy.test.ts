@@ -131,7 +131,8 @@ describe('personal data: the privacy page and the data export (152-FZ)', () => {
       const { agent, id, email, password } = await customer({ consentMarketing: 'yes' });
       await t.db('users').where({ id }).update({ amo_lead_id: 777001, amo_contact_id: 888001, paused_from: '2027-01-01', paused_until: '2027-02-01' });
       await t.db('delivery_exceptions').insert({ user_id: id, scheduled_date: '2027-03-03', kind: 'skip', source: 'account' });
-      await t.db('orders').insert({ user_id: id, bouquet: 'romantic', delivery_date: '2027-01-10', address: 'ул. Экспортная, 1', wishes: '', price_kopecks: 350000 });
+      await t.db('orders').insert({ user_id: id, bouquet: 'romantic', delivery_date: '2027-01-10', address: 'ул. Экспортная, 1', wishes: '', price_kopecks: 350000,
+        recipient_name: 'Анна Петрова', recipient_phone: '+79123456789', card_message: 'С днём рождения!' });
       await t.db('auth_events').insert({ user_id: id, event: 'login', ip: '198.51.100.9', user_agent: 'Old', at: t.db.raw("now() - interval '91 days'") });
       const second = client(t.app, '198.51.100.42');
       await logIn(second, email, password);
@@ -147,6 +148,7 @@ describe('personal data: the privacy page and the data export (152-FZ)', () => {
       expect(data.subscription).to.include({ pausedFrom: '2027-01-01', pausedUntil: '2027-02-01' });
       expect(data.subscription.deliveryExceptions).to.deep.equal([{ scheduled_date: '2027-03-03', kind: 'skip', new_date: null, source: 'account', created_at: data.subscription.deliveryExceptions[0].created_at }]);
       expect(data.orders.map((o: { address: string }) => o.address)).to.deep.equal(['ул. Экспортная, 1']);
+      expect(data.orders[0]).to.include({ recipient_name: 'Анна Петрова', recipient_phone: '+79123456789', card_message: 'С днём рождения!' }); // a gift's recipient
       expect(data.consents.map((c: { document: string; action: string }) => `${c.document} ${c.action}`)).to.deep.equal(['personal-data grant', 'marketing grant']);
       expect(data.signInsLast90Days.map((e: { user_agent: string }) => e.user_agent)).not.to.include('Old');
       expect(data.signInsLast90Days.length).to.be.greaterThan(0);

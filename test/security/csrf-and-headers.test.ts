@@ -209,7 +209,7 @@ describe('CSRF on every POST route (S14)', function () {
     const rows = async (table: string) => JSON.stringify(await db(table).select('*').orderBy(1));
     const jobs = await db.raw('select count(*)::int as n from graphile_worker._private_jobs');
     return [await rows('users'), await rows('orders'), await rows('password_resets'), await rows('staff_actions'), await rows('consent_events'),
-      await rows('session'), await rows('login_codes'), jobs.rows[0].n].join('\n');
+      await rows('session'), await rows('login_codes'), await rows('subscription_events'), jobs.rows[0].n].join('\n');
   }
 
   it('when any POST form comes cross-site (Sec-Fetch-Site or a foreign Origin), or a logged-in form without its token or with another one, then 403 and nothing changes, for every POST route of src/routes.ts', async () => {
@@ -237,7 +237,7 @@ describe('CSRF on every POST route (S14)', function () {
       ['/account/logout-everywhere', customer, {}],
       [`/account/sessions/${otherDevice}/end`, customer, {}],
       ['/account/preferences', customer, prefs],
-      ['/account/orders', customer, { bouquet: 'romantic', address: fields.address!, deliveryDate: daysFromToday(6), wishes: '' }],
+      ['/account/orders', customer, { bouquet: 'romantic', address: fields.address!, deliveryDate: daysFromToday(6), wishes: '', recipientName: 'Анна', recipientPhone: '+7 912 345-67-89', cardMessage: 'С днём рождения!' }],
       [`/account/orders/${orderId}/confirm`, customer, {}],
       [`/account/orders/${orderId}/cancel`, customer, {}],
       [`/staff/customers/${userId}/resync`, w.staff, {}],

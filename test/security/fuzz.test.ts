@@ -23,7 +23,7 @@ const BAD_IDS = ['abc', '0', '-1', '1e3', '0x10', '1.0', '+5', '%207', '%00', '1
   '9'.repeat(20), '9007199254740993', '%3Cscript%3Ealert(1)%3C%2Fscript%3E', "'%20or%201%3D1%20--", '..%2F..%2Fetc%2Fpasswd', '%EF%BC%91%EF%BC%92'];
 const FORM_INVALID = 'Форма заполнена неправильно';
 // Multi-line fields (textareas) take newlines as typed, so a CR LF there is text, not an injection (forms.ts MULTI_LINE).
-const MULTI_LINE_FIELDS = new Set(['address', 'wishes']);
+const MULTI_LINE_FIELDS = new Set(['address', 'wishes', 'cardMessage']);
 const alwaysBad = (field: string, bad: Value) => ALWAYS_BAD.includes(bad) && !(MULTI_LINE_FIELDS.has(field) && bad === '\r\nX-Injected: 1');
 
 const randomIp = () => `10.99.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250) + 1}`;
@@ -78,17 +78,17 @@ describe('every form against bad input', function () {
    * run time and attempts, so a re-queued or rescheduled job counts too), and the logged-in customer's own row and orders.
    */
   const snapshot = async () => {
-    const [users, resets, consents, codes, jobs, mine, myOrders] = await Promise.all([
+    const [users, resets, consents, codes, jobs, mine, myOrders, history] = await Promise.all([
       t.db('users').count('* as n').first(), t.db('password_resets').count('* as n').first(), t.db('consent_events').count('* as n').first(),
       t.db('login_codes').orderBy('user_id').select('user_id', 'code_hash', 'attempts', 'expires_at'),
       t.db.raw(`select count(*)::int as n, md5(coalesce(string_agg(id || '|' || coalesce(key, '') || '|' || run_at || '|' || attempts, ',' order by id), '')) as h
         from graphile_worker._private_jobs`),
-      t.db('users').where({ id: me }).first(), t.db('orders').where({ user_id: me }).orderBy('id'),
+      t.db('users').where({ id: me }).first(), t.db('orders').where({ user_id: me }).orderBy('id'), t.db('subscription_events').count('* as n').first(),
     ]);
     // A wrong current password is counted towards the lock on purpose (S6): that is the one change a refused form makes.
     delete mine.failed_logins;
     delete mine.locked_until;
-    return { users: Number(users!.n), resets: Number(resets!.n), consents: Number(consents!.n), codes, jobs: jobs.rows[0] as { n: number; h: string }, mine, myOrders };
+    return { users: Number(users!.n), resets: Number(resets!.n), consents: Number(consents!.n), codes, jobs: jobs.rows[0] as { n: number; h: string }, mine, myOrders, history: Number(history!.n) };
   };
   /**
    * The customer's limits are not what this test is about: earlier orders move to yesterday (the daily order cap),
@@ -141,9 +141,14 @@ describe('every form against bad input', function () {
       stored: async (field) => (await t.db('users').where({ id: me }).first())[field],
     },
     {
-      path: '/account/orders', page: '/account/orders/new', as: 'customer', refused: [422], mayAccept: ['address', 'wishes'],
-      fields: () => ({ bouquet: 'romantic', address: 'ул. Заказная, 1', deliveryDate: daysFromToday(5), wishes: 'Открытку не нужно' }),
-      stored: async (field) => (await t.db('orders').where({ user_id: me }).orderBy('id', 'desc').first())[field],
+      // A gift order: the recipient's phone is stored normalised, so no hostile value may be accepted in it.
+      path: '/account/orders', page: '/account/orders/new', as: 'customer', refused: [422], mayAccept: ['address', 'wishes', 'recipientName', 'cardMessage'],
+      fields: () => ({ bouquet: 'romantic', address: 'ул. Заказная, 1', deliveryDate: daysFromToday(5), wishes: 'Без лилий',
+        recipientName: 'Анна', recipientPhone: '8 (912) 345-67-89', cardMessage: 'С днём рождения!' }),
+      stored: async (field) => {
+        const column = ({ recipientName: 'recipient_name', cardMessage: 'card_message' } as Record<string, string>)[field] ?? field;
+        return (await t.db('orders').where({ user_id: me }).orderBy('id', 'desc').first())[column] ?? ''; // an empty card message is kept as null
+      },
     },
   ];
 

@@ -1,6 +1,7 @@
 // GET /staff/customers (search by a fragment of email or address, 50 a page) and GET /staff/customers/:id (the
 // customer's whole picture), POST /staff/customers/:id/resync.
 import { expect } from 'chai';
+import { createSubscriptionEventModel } from '../../src/models/subscription-event-model.js';
 import { client, csrfFrom, signUp } from '../helpers/client.js';
 import { pageProblems } from '../helpers/pages.js';
 import { insertCustomers, insertOrder, staffWorld, type StaffWorld } from './helpers.js';
@@ -111,7 +112,7 @@ describe('GET /staff/customers/:id', function () {
     await friend.get(`/${customer.referral_id}`).expect(303);
     const { email: friendEmail } = await signUp(friend);
     const confirmed = await insertOrder(w.t.db, { userId: id, deliveryDate: '2031-05-05', status: 'confirmed' });
-    const placed = await insertOrder(w.t.db, { userId: id, deliveryDate: '2031-06-06', status: 'placed' });
+    const placed = await insertOrder(w.t.db, { userId: id, deliveryDate: '2031-06-06', status: 'placed', gift: { recipientName: 'Анна Петрова', recipientPhone: '+79123456789' } });
     await w.t.db('users').where({ id }).update({ amo_lead_id: 4711, amo_contact_id: 815 });
     await w.t.db('amocrm_sync_log').insert([
       { task: 'amocrm:sync-customer', user_id: id, job_id: '1', attempt: 1, outcome: 'retry', http_status: 503, message: 'amoCRM answered 503' },
@@ -123,6 +124,7 @@ describe('GET /staff/customers/:id', function () {
     expect(page.text).to.include('Люкс').and.include('ул. Профильная, 8').and.include('Без роз').and.include('1 раз в 2 недели');
     expect(page.text).to.include('9 000 ₽'.replace(/ /g, '\u00a0'));
     expect(page.text).to.match(/Приглашено друзей<\/dt><dd>1<\/dd>/);
+    expect(page.text).to.match(new RegExp(`№${placed} · .* · оформлен · Получатель — Анна Петрова</li>`)); // a gift order
     expect(page.text).to.include('Заказы (2)').and.include(`№${confirmed}`).and.include(`№${placed}`).and.include('подтверждён').and.include('оформлен');
     const amo = testAmoUrl(w);
     expect(page.text).to.include(`<a href="${amo}/leads/detail/4711" rel="noreferrer">4711</a>`);
@@ -135,6 +137,79 @@ describe('GET /staff/customers/:id', function () {
     const friendPage = await w.staff.get(`/staff/customers/${friendRow.id}`).expect(200);
     expect(friendPage.text).to.include(`<a href="/staff/customers/${id}">${email}</a>`); // referred by
     expect(await pageProblems(page.text, { budget: 10 * 1024 })).to.deep.equal([]);
+  });
+
+  it('when the subscription was changed, then the page has its history newest first: what, in words, and where (account, mail link, which staff member)', async () => {
+    const [id, other] = await insertCustomers(w.t.db, [{ deliveryDate: '2026-11-02', interval: 'weekly' }, { deliveryDate: '2026-11-02', interval: 'weekly' }]);
+    const events = createSubscriptionEventModel(w.t.db);
+    const steps = [
+      { kind: 'skip', details: { date: '2026-12-12' }, source: 'account' },
+      { kind: 'unskip', details: { date: '2026-12-12' }, source: 'account' },
+      { kind: 'move', details: { from: '2026-12-12', to: '2026-12-14' }, source: 'mail' },
+      { kind: 'move', details: { from: '2026-12-30', to: '2027-01-02' }, source: 'staff', staffUserId: w.staffId },
+      { kind: 'pause', details: { until: '2027-01-12' }, source: 'account' },
+      { kind: 'resume', details: { until: '2027-01-12' }, source: 'staff', staffUserId: w.staffId },
+      { kind: 'reminders_off', details: {}, source: 'mail' },
+      { kind: 'reminders_on', details: {}, source: 'account' },
+      { kind: 'gift_order', details: { orderId: 12, recipientName: 'Анна' }, source: 'account' },
+      { kind: 'cancel', details: { reason: 'price', comment: 'Дорого <b>очень</b>' }, source: 'account' },
+      { kind: 'cancel', details: { reason: 'moving', comment: '' }, source: 'mail' },
+      { kind: 'reactivate', details: { deliveryDate: '2026-12-20' }, source: 'account' },
+    ] as const;
+    for (const [i, step] of steps.entries()) {
+      const row = await events.record({ userId: id!, ...step, details: { ...step.details } });
+      await w.t.db('subscription_events').where({ id: row.id }).update({ created_at: new Date(Date.UTC(2026, 11, 1, 9, i)) });
+    }
+    await events.record({ userId: other!, kind: 'skip', details: { date: '2026-12-13' }, source: 'account' });
+
+    const page = await w.staff.get(`/staff/customers/${id}`).expect(200);
+    const section = /<section class="panel" aria-labelledby="timeline-title">([\s\S]*?)<\/section>/.exec(page.text)![1]!;
+    expect(section).to.include('<h2 id="timeline-title">История подписки</h2>');
+    const lines = [...section.matchAll(/<li>([\s\S]*?)<\/li>/g)].map((m) => m[1]!.replace(/<\/?small>/g, ''));
+    expect(lines).to.deep.equal([
+      '1 декабря 2026, 12:11 · Возобновление подписки, первая доставка 20 декабря (в личном кабинете)',
+      '1 декабря 2026, 12:10 · Отмена: переезд (по ссылке из письма)',
+      '1 декабря 2026, 12:09 · Отмена: дорого — “Дорого &lt;b&gt;очень&lt;/b&gt;” (в личном кабинете)',
+      '1 декабря 2026, 12:08 · Подарочный заказ №12, получатель — Анна (в личном кабинете)',
+      '1 декабря 2026, 12:07 · Напоминания включены (в личном кабинете)',
+      '1 декабря 2026, 12:06 · Напоминания отключены (по ссылке из письма)',
+      `1 декабря 2026, 12:05 · Возобновление (сотрудник ${w.staffEmail})`,
+      '1 декабря 2026, 12:04 · Пауза до 12 января 2027 (в личном кабинете)',
+      `1 декабря 2026, 12:03 · Перенос 30 декабря → 2 января 2027 (сотрудник ${w.staffEmail})`,
+      '1 декабря 2026, 12:02 · Перенос 12 → 14 декабря (по ссылке из письма)',
+      '1 декабря 2026, 12:01 · Пропуск доставки 12 декабря отменён (в личном кабинете)',
+      '1 декабря 2026, 12:00 · Пропуск доставки 12 декабря (в личном кабинете)',
+    ]);
+    expect(page.text).not.to.include('13 декабря'); // the other customer's change
+
+    const english = await w.staff.get(`/staff/customers/${id}?lang=en`).expect(200);
+    expect(english.text).to.include('Moved 12 → 14 December').and.include('from a mail link').and.include(`staff ${w.staffEmail}`);
+    await w.staff.get('/staff?lang=ru').expect(200);
+
+    const quiet = await w.staff.get(`/staff/customers/${other}`).expect(200);
+    expect(quiet.text).to.include('Пропуск доставки 13 декабря');
+    const [fresh] = await insertCustomers(w.t.db, [{ deliveryDate: '2026-11-02', interval: 'weekly' }]);
+    expect((await w.staff.get(`/staff/customers/${fresh}`).expect(200)).text).to.include('Подписку ещё не меняли.');
+  });
+
+  it('when a customer has more than 30 changes, then the latest 30 are shown, read with one query through the (user_id, created_at) index', async () => {
+    const [id] = await insertCustomers(w.t.db, [{ deliveryDate: '2026-11-02', interval: 'weekly' }]);
+    const events = createSubscriptionEventModel(w.t.db);
+    for (let i = 1; i <= 35; i++) {
+      const row = await events.record({ userId: id!, kind: 'skip', details: { date: `2027-03-${String(i % 28 + 1).padStart(2, '0')}` }, source: 'account' });
+      await w.t.db('subscription_events').where({ id: row.id }).update({ created_at: new Date(Date.UTC(2027, 0, i)) });
+    }
+    const queries: string[] = [];
+    const listen = (q: { sql: string }) => { if (q.sql.includes('subscription_events')) queries.push(q.sql); };
+    w.t.db.on('query', listen);
+    const page = await w.staff.get(`/staff/customers/${id}`).expect(200);
+    w.t.db.off('query', listen);
+    expect(queries).to.have.length(1);
+    const section = /aria-labelledby="timeline-title">([\s\S]*?)<\/section>/.exec(page.text)![1]!;
+    const shown = [...section.matchAll(/<li>(\d+ \S+ \d{4})/g)].map((m) => m[1]);
+    expect(shown).to.have.length(30);
+    expect(shown[0]).to.equal('4 февраля 2027'); // the 35th, the newest
+    expect(shown[29]).to.equal('6 января 2027'); // the 6th; the five oldest are left out
   });
 
   it('when staff re-syncs the customer, then the job is queued, shown on the page, and recorded', async () => {
@@ -161,6 +236,11 @@ describe('GET /staff/customers/:id', function () {
     for (let i = 0; i < 40; i++) await insertOrder(w.t.db, { userId: id!, deliveryDate: `2030-0${1 + (i % 9)}-1${i % 10}`, status: (['placed', 'confirmed', 'cancelled'] as const)[i % 3] });
     await w.t.db('amocrm_sync_log').insert(Array.from({ length: 40 }, (_, i) => ({ task: 'amocrm:sync-customer', user_id: id, job_id: String(i), attempt: 1 + (i % 3), outcome: i % 4 ? 'ok' : 'retry', http_status: i % 4 ? 200 : 503, message: i % 4 ? null : 'Service Unavailable: amoCRM answered 503, will retry with backoff' })));
     await w.t.db('auth_events').insert(Array.from({ length: 40 }, (_, i) => ({ user_id: id, event: ['login_ok', 'logout', 'login_fail'][i % 3], ip: `10.0.${i}.${i + 1}` })));
+    await w.t.db('subscription_events').insert(Array.from({ length: 40 }, (_, i) => ([
+      { kind: 'cancel', details: { reason: 'other', comment: 'Уезжаем на дачу до осени, потом вернёмся — не забудьте про пионы' }, source: 'staff', staff_user_id: w.staffId },
+      { kind: 'move', details: { from: '2030-01-31', to: '2030-02-02' }, source: 'mail' },
+      { kind: 'gift_order', details: { orderId: 123456, recipientName: 'Анна-Мария Константинопольская' }, source: 'account' },
+    ][i % 3]!)).map((e) => ({ ...e, user_id: id, details: JSON.stringify(e.details) })));
     const page = await w.staff.get(`/staff/customers/${id}`).expect(200);
     expect(page.text).to.include('Показаны последние 15.');
     expect(await pageProblems(page.text, { budget: 10 * 1024 })).to.deep.equal([]);

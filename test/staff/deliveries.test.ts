@@ -140,9 +140,9 @@ describe('GET /staff/deliveries', function () {
     const body = res.body as Buffer;
     expect([...body.subarray(0, 3)]).to.deep.equal([0xef, 0xbb, 0xbf]);
     const lines = body.toString('utf8').slice(1).split('\r\n');
-    expect(lines[0]).to.equal('"№";"Дата";"Адрес";"Email";"Букет";"Пожелания";"Заказ";"Тип"');
-    expect(lines[1]).to.equal(`"1";"${day}";"ул. ""Кавычки"", 2";"csv-b@example.ru";"Сезонный";"${long}";"";"подписка"`);
-    expect(lines[2]).to.equal(`"2";"${day}";"ул. Абрикосовая, 1";"csv-a@example.ru";"Сезонный";"'=HYPERLINK(""http://evil.example"",""нажми"")";"";"подписка"`);
+    expect(lines[0]).to.equal('"№";"Дата";"Адрес";"Email";"Букет";"Пожелания";"Заказ";"Тип";"Получатель";"Телефон получателя";"Открытка"');
+    expect(lines[1]).to.equal(`"1";"${day}";"ул. ""Кавычки"", 2";"csv-b@example.ru";"Сезонный";"${long}";"";"подписка";"";"";""`);
+    expect(lines[2]).to.equal(`"2";"${day}";"ул. Абрикосовая, 1";"csv-a@example.ru";"Сезонный";"'=HYPERLINK(""http://evil.example"",""нажми"")";"";"подписка";"";"";""`);
     expect(lines[3]).to.equal('');
     const page = await w.staff.get(`/staff/deliveries?date=${day}`).expect(200);
     expect(page.text).not.to.include('конец'); // the page shows long wishes cut
@@ -159,7 +159,7 @@ describe('GET /staff/deliveries', function () {
     const text = (res.body as Buffer).toString('utf8');
     const bySemicolon = parseCsv(text, ';');
     expect(bySemicolon).to.have.length(1 + evil.length);
-    for (const record of bySemicolon) expect(record).to.have.length(8);
+    for (const record of bySemicolon) expect(record).to.have.length(11);
     const addresses = bySemicolon.slice(1).map((r) => r[2]);
     expect(addresses).to.have.members(evil.map((e) => (/^\s*[=+\-@]|^[\t\r]/.test(e) ? `'${e}` : e))); // whole, only defused
     const byComma = parseCsv(text, ',');
@@ -205,5 +205,44 @@ describe('GET /staff/deliveries', function () {
     expect(addressesOf(page.text)).to.have.length(50);
     expect(await pageProblems(page.text, { budget: 10 * 1024 })).to.deep.equal([]);
     expect(page.text).not.to.match(/<img\b|<script\b/i);
+  });
+
+  describe('gift orders', () => {
+    const day = '2036-07-15'; // a Tuesday: no other test's delivery falls on it
+    let gift: number;
+    let plain: number;
+    let evil: number;
+    before(async () => {
+      const [customer] = await insertCustomers(w.t.db, [{ email: 'giver@example.ru', address: 'ул. Дарителей, 1', deliveryDate: addDays(day, 1), interval: 'weekly' }]);
+      gift = await insertOrder(w.t.db, { userId: customer!, deliveryDate: day, address: 'ул. Подарочная, 5, кв. 2', bouquet: 'romantic', wishes: 'Без лилий',
+        gift: { recipientName: 'Анна Петрова', recipientPhone: '+79123456789', cardMessage: 'С днём рождения!\nЛюбим, целуем.' } });
+      plain = await insertOrder(w.t.db, { userId: customer!, deliveryDate: day, address: 'ул. Подарочная, 7' });
+      evil = await insertOrder(w.t.db, { userId: customer!, deliveryDate: day, address: 'ул. Подарочная, 9',
+        gift: { recipientName: '=cmd|\' /C calc\'!A0', recipientPhone: '+74951234567', cardMessage: '@SUM(1)' } });
+    });
+
+    it('when a day has a gift order, then the list shows the recipient\'s name and phone with the address, and the card message on its own line', async () => {
+      const page = await w.staff.get(`/staff/deliveries?date=${day}`).expect(200);
+      expect(addressesOf(page.text)).to.deep.equal(['ул. Подарочная, 5, кв. 2', 'ул. Подарочная, 7', 'ул. Подарочная, 9']);
+      const item = page.text.split('<li>').find((li) => li.includes('ул. Подарочная, 5'))!;
+      expect(item).to.include(`заказ №${gift}`).and.include('<q>Без лилий</q>');
+      expect(item).to.include('<span class="s-gift">Подарок, получатель — Анна Петрова, <a href="tel:+79123456789">+7\u00a0912\u00a0345\u201167\u201189</a></span>');
+      expect(item).to.include('<span class="s-card">Открытка: С днём рождения!\nЛюбим, целуем.</span>');
+      const other = page.text.split('<li>').find((li) => li.includes('ул. Подарочная, 7'))!;
+      expect(other).to.include(`заказ №${plain}`).and.not.include('s-gift').and.not.include('s-card');
+    });
+
+    it('when the day is downloaded as CSV, then the recipient, the phone and the card message are columns of their own, formulas defused', async () => {
+      const res = await w.staff.get(`/staff/deliveries.csv?date=${day}`).buffer(true).parse(bytes).expect(200);
+      const records = parseCsv((res.body as Buffer).toString('utf8'), ';');
+      expect(records[0]!.slice(8)).to.deep.equal(['Получатель', 'Телефон получателя', 'Открытка']);
+      expect(records.slice(1).map((r) => [r[2], r[6], r[8], r[9], r[10]])).to.deep.equal([
+        ['ул. Подарочная, 5, кв. 2', String(gift), 'Анна Петрова', '8 912 345-67-89', 'С днём рождения!\nЛюбим, целуем.'],
+        ['ул. Подарочная, 7', String(plain), '', '', ''],
+        ['ул. Подарочная, 9', String(evil), '\'=cmd|\' /C calc\'!A0', '8 495 123-45-67', '\'@SUM(1)'],
+      ]);
+      const dangerous = [...records, ...parseCsv((res.body as Buffer).toString('utf8'), ',')].flat().filter((c) => /^\s*[=+\-@]|^[\t\r]/.test(c));
+      expect(dangerous).to.deep.equal([]);
+    });
   });
 });

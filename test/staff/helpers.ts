@@ -60,10 +60,14 @@ export async function insertCustomers(db: Db, seeds: CustomerSeed[]): Promise<nu
   return ids;
 }
 
-export async function insertOrder(db: Db, o: { userId: number; deliveryDate: string; status?: 'placed' | 'confirmed' | 'cancelled'; address?: string; bouquet?: string; wishes?: string }): Promise<number> {
+export async function insertOrder(db: Db, o: {
+  userId: number; deliveryDate: string; status?: 'placed' | 'confirmed' | 'cancelled'; address?: string; bouquet?: string; wishes?: string;
+  gift?: { recipientName: string; recipientPhone: string; cardMessage?: string };
+}): Promise<number> {
   const [row] = await db('orders').insert({
     user_id: o.userId, bouquet: o.bouquet ?? 'luxe', delivery_date: o.deliveryDate, address: o.address ?? 'ул. Заказная, 1',
     wishes: o.wishes ?? '', price_kopecks: 900_000, status: o.status ?? 'confirmed',
+    recipient_name: o.gift?.recipientName ?? null, recipient_phone: o.gift?.recipientPhone ?? null, card_message: o.gift?.cardMessage ?? null,
   }).returning('id');
   return Number(row.id);
 }

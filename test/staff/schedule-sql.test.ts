@@ -3,7 +3,7 @@
 // read through its indexes, not the whole tables.
 import { expect } from 'chai';
 import { createStaffDeliveryModel, deliveryCountSql, deliveryPageSql } from '../../src/models/staff-delivery-model.js';
-import { BY_PRIMARY_KEY, BY_TRIGRAMS, containsPattern, customerMatchesSql, customerPageSql } from '../../src/models/staff-customer-model.js';
+import { BY_PRIMARY_KEY, BY_TRIGRAMS, containsPattern, customerMatchesSql, customerPageSql, historySql } from '../../src/models/staff-customer-model.js';
 import { deliversOn } from '../../src/services/schedule.js';
 import type { Interval } from '../../src/services/catalog-service.js';
 import { addDays, insertCustomers, staffWorld, type StaffWorld } from './helpers.js';
@@ -82,6 +82,15 @@ describe('deliveries of a day in SQL', function () {
       }));
       await w.t.db('users').whereIn('id', ids.filter((_, i) => i % 50 === 1)).update({ paused_from: '2030-06-01', paused_until: '2031-03-01' });
       await w.t.db('users').whereIn('id', ids.filter((_, i) => i % 50 === 2)).update({ cancelled_at: new Date(), cancel_reason: 'price' });
+      // The subscription history: a few changes for every customer, with gifts and staff changes among them.
+      const staffId = (await insertCustomers(w.t.db, [{ deliveryDate: '2030-01-01', interval: 'weekly' }]))[0]!;
+      await w.t.db('users').where({ id: staffId }).update({ role: 'staff' });
+      for (let i = 0; i < ids.length; i += 1000) {
+        await w.t.db('subscription_events').insert(ids.slice(i, i + 1000).flatMap((userId, j) => [0, 1, 2].map((k) => (
+          k === 2 && j % 4 === 0 ? { user_id: userId, kind: 'pause', details: JSON.stringify({ until: '2030-03-01' }), source: 'staff', staff_user_id: staffId }
+            : { user_id: userId, kind: k ? 'gift_order' : 'skip', details: JSON.stringify(k ? { orderId: j, recipientName: 'Анна' } : { date: '2030-02-01' }), source: 'account' }))));
+      }
+      await w.t.db.raw('analyze subscription_events');
       await w.t.db.raw('vacuum analyze delivery_exceptions');
       await w.t.db.raw('vacuum analyze users'); // as autovacuum would: the visibility map lets the scans stay index-only
       await w.t.db.raw('analyze orders');
@@ -95,6 +104,13 @@ describe('deliveries of a day in SQL', function () {
         expect(all.filter((n) => /^users_\w+_delivery_idx$/.test(n['Index Name'] ?? '')).map((n) => n['Node Type'])).to.deep.equal(['Index Only Scan', 'Index Only Scan', 'Index Only Scan']);
         expect(all.filter((n) => n['Node Type'] === 'Seq Scan').map((n) => n['Relation Name'])).to.deep.equal([]);
       }
+    });
+
+    it('reads a customer\'s subscription history through the (user_id, created_at) index and the staff member by primary key, never a sequential scan', async () => {
+      const someone = (await w.t.db('subscription_events').where({ source: 'staff' }).first('user_id')).user_id;
+      const all = nodes(await plan(historySql(Number(someone), 30)));
+      expect(all.map((n) => n['Index Name']).filter(Boolean)).to.include.members(['subscription_events_user_id_created_at_index', 'users_pkey']);
+      expect(all.filter((n) => n['Node Type'] === 'Seq Scan').map((n) => n['Relation Name'])).to.deep.equal([]);
     });
 
     it('finds customers by a fragment of email or address through the trigram indexes, and pages broad searches through the primary key', async () => {
