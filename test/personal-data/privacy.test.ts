@@ -30,6 +30,8 @@ const EXPORTED: Record<string, string> = {
   delivery_exceptions: 'subscription.deliveryExceptions',
   subscription_events: 'subscription.history',
   session: 'devices (browser, system, masked IP, last activity; no session id)',
+  user_attribution: 'marketing.attribution',
+  analytics_events: 'marketing.analyticsEvents',
 };
 
 describe('personal data: the privacy page and the data export (152-FZ)', () => {
