@@ -157,7 +157,7 @@ describe('analytics: events to Yandex Metrica and GA4 from the server', function
 
     const form = await submit(agent, '/account/orders/new', { bouquet: 'luxe', deliveryDate: daysFromToday(3), address: 'ул. Заказная, 1', wishes: '' }, '/account/orders');
     expect(form.status).to.equal(303);
-    const orderId = Number(/\/account\/orders\/(\d+)/.exec(form.headers.location)![1]);
+    const orderId = Number(/\/account\/orders\/(\d+)/.exec(String(form.headers.location))![1]);
     const page = await agent.get(`/account/orders/${orderId}`).expect(200);
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.text)![1]!;
     await agent.post(`/account/orders/${orderId}/confirm`).type('form').send({ _csrf: csrf }).expect(303);
