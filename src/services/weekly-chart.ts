@@ -34,7 +34,7 @@ export function weeklyChart(weeks: WeekCounts[]): WeeklyChart {
   });
   // Every third week's Monday under the last panel (day.month), so the labels never overlap at 360 px.
   const axis = weeks.flatMap((w, j) => (j % 3 === 0 ? [{ x: round(LABEL_W + j * slot), label: `${w.week.slice(8, 10)}.${w.week.slice(5, 7)}` }] : []));
-  const labelled = weeks.map((w) => ({ ...w, label: `${w.week.slice(8, 10)}.${w.week.slice(5, 7)}.${w.week.slice(0, 4)}` }));
+  const labelled = weeks.map((w) => ({ ...w, label: `${w.week.slice(8, 10)}.${w.week.slice(5, 7)}` }));
   return { width: WIDTH, height: WEEKLY_SERIES.length * PANEL_H + 14, weeks: labelled, panels, axis };
 }
 

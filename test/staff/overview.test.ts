@@ -81,8 +81,8 @@ describe('GET /staff: the 12-week chart of sign-ups, first deliveries, confirmed
   before(async () => { w = await staffWorld(); });
   after(() => w.close());
 
-  /** The table's rows: the Monday as shown, then the four numbers. */
-  const rowsOf = (html: string) => [...html.matchAll(/<tr><th scope="row">([^<]+)<\/th><td>(\d+)<\/td><td>(\d+)<\/td><td>(\d+)<\/td><td>(\d+)<\/td><\/tr>/g)]
+  /** The table's rows: the Monday (its datetime), then the four numbers. */
+  const rowsOf = (html: string) => [...html.matchAll(/<tr><th scope="row"><time datetime="([\d-]+)">[\d.]+<\/time><\/th><td>(\d+)<\/td><td>(\d+)<\/td><td>(\d+)<\/td><td>(\d+)<\/td><\/tr>/g)]
     .map((m) => [m[1], ...m.slice(2).map(Number)]);
 
   it('counts each week (shop time, Monday to Sunday) from its own column and draws it as an accessible SVG within 10 KB', async () => {
@@ -121,8 +121,9 @@ describe('GET /staff: the 12-week chart of sign-ups, first deliveries, confirmed
     expected[6] = [0, 0, 0, 1]; // five weeks ago
     expected[0] = [1, 0, 0, 0]; // the oldest week shown
     expect(rows.map((r) => r.slice(1))).to.deep.equal(expected);
-    expect(rows[11]![0]).to.equal(`${monday.slice(8, 10)}.${monday.slice(5, 7)}.${monday.slice(0, 4)}`);
-    expect(rows[0]![0]).to.equal((d => `${d.slice(8, 10)}.${d.slice(5, 7)}.${d.slice(0, 4)}`)(addDays(monday, -77)));
+    expect(rows[11]![0]).to.equal(monday);
+    expect(rows[0]![0]).to.equal(addDays(monday, -77));
+    expect(page.text).to.include(`<time datetime="${monday}">${monday.slice(8, 10)}.${monday.slice(5, 7)}</time>`);
 
     const svg = /<svg class="s-chart"[^>]*>[\s\S]*?<\/svg>/.exec(page.text)![0];
     expect(svg).to.match(/role="img" aria-labelledby="chart-title chart-desc"/);
