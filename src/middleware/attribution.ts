@@ -107,12 +107,18 @@ export function createAttribution({ secret, production, appUrl }: { secret: stri
     return any ? validated(fields) : null;
   }
 
-  function encode(a: Attribution): string {
+  /** The signed cookie value; the least telling tags are left out while it is longer than a cookie may be here. */
+  function encode(a: Attribution): string | null {
     const fields = new URLSearchParams({ t: String(Math.floor(a.firstSeenAt.getTime() / 1000)), p: a.landingPath });
     for (const tag of TAGS) if (a[tag]) fields.set(tag, a[tag]);
     if (a.referrerHost) fields.set('r', a.referrerHost);
-    const body = Buffer.from(fields.toString(), 'utf8').toString('base64url');
-    return `${body}.${sign(body)}`;
+    for (const drop of [undefined, 'utm_term', 'utm_content', 'utm_campaign', 'utm_medium', 'utm_source', 'gclid'] as const) {
+      if (drop) fields.delete(drop);
+      const body = Buffer.from(fields.toString(), 'utf8').toString('base64url');
+      const value = `${body}.${sign(body)}`;
+      if (value.length <= MAX_COOKIE) return value;
+    }
+    return null;
   }
 
   const middleware: RequestHandler = (req, res, next) => {
@@ -124,8 +130,9 @@ export function createAttribution({ secret, production, appUrl }: { secret: stri
     // First touch wins: an existing cookie stays, unless it is not one of ours (then it is replaced).
     if (existing !== undefined && (!query || decode(existing))) return next();
     const found = fromRequest(req, new Date());
-    if (!found) return next();
-    res.cookie(name, encode(found), { maxAge: ATTRIBUTION_MAX_AGE_MS, httpOnly: true, sameSite: 'lax', secure: production, path: '/' });
+    const value = found && encode(found);
+    if (!value) return next();
+    res.cookie(name, value, { maxAge: ATTRIBUTION_MAX_AGE_MS, httpOnly: true, sameSite: 'lax', secure: production, path: '/' });
     next();
   };
 

@@ -80,6 +80,8 @@ export function createAnalyticsService({ db, jobs, config, logger }: {
       .insert({ user_id: userId, event, entity, value_kopecks: options.valueKopecks ?? null })
       .onConflict(['user_id', 'event', 'entity']).ignore().returning('id');
     if (inserted.length === 0) return;
+    // A customer from before attribution was kept gets a client id now (nothing else is known of their first touch).
+    await trx('user_attribution').insert({ user_id: userId, client_id: newClientId() }).onConflict('user_id').ignore();
     await jobs.add(trx, ANALYTICS_SEND, { id: Number(inserted[0]!.id) }, { jobKey: `analytics:${userId}:${event}:${entity}`, maxAttempts: 10 });
   }
 

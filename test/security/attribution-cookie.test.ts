@@ -74,6 +74,16 @@ describe('first-party attribution cookie', () => {
     expect(await attributionOf(email)).to.include({ utm_source: 'ok', utm_term: null, utm_content: null });
   });
 
+  it('stays within a cookie\'s size with long Cyrillic tags, keeping the click ids and leaving out the least telling tags', async () => {
+    const long = encodeURIComponent('я'.repeat(100));
+    const agent = client(t.app);
+    const res = await agent.get(`/?utm_source=${long}&utm_medium=${long}&utm_campaign=${long}&utm_content=${long}&utm_term=${long}&yclid=${'7'.repeat(30)}&gclid=g`).expect(200);
+    const cookie = attributionCookie(res)!;
+    expect(cookie.split(';')[0]!.length).to.be.at.most(1503);
+    const { email } = await signUp(agent);
+    expect(await attributionOf(email)).to.include({ yclid: '7'.repeat(30), gclid: 'g', utm_term: null, utm_content: null });
+  });
+
   it('the page cache stores no visitor\'s cookie and gives none to another visitor; a cached page still carries the visitor\'s own', async () => {
     // express() copies its methods onto each app it makes: the counting render must be in place before the app is.
     const render = express.application.render;

@@ -98,6 +98,20 @@ describe('analytics: events to Yandex Metrica and GA4 from the server', function
     expect(collector.requests).to.deep.equal([]);
   });
 
+  it('a customer from before attribution was kept gets a client id when an event is tracked, and the event is sent', async () => {
+    const { id } = await adVisitor();
+    await t.db('analytics_events').where({ user_id: id }).delete();
+    await t.db('user_attribution').where({ user_id: id }).delete();
+    await t.db.transaction((trx) => services.analytics.track(trx, id, 'subscription_cancel', { entity: '2026-12-05T10:00:00.000Z' }));
+    const [event] = await eventsOf(id);
+    expect(event).to.include({ event: 'subscription_cancel', entity: '2026-12-05T10:00:00.000Z' });
+    expect(await services.analytics.send(Number(event!.id))).to.equal('sent');
+    const { client_id: clientId } = await t.db('user_attribution').where({ user_id: id }).first('client_id');
+    const goal = collector.requests.find((r) => r.form.t === 'event')!;
+    expect(goal.form).to.include({ cid: clientId, ea: 'subscription_cancel', dl: 'http://127.0.0.1:3999/account/cancel' });
+    expect(goal.form.params).to.equal(undefined);
+  });
+
   it('a consent withdrawn after an event was queued stops it: the job sends nothing', async () => {
     const { agent, id } = await adVisitor();
     const [event] = await eventsOf(id);
