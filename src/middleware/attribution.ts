@@ -81,7 +81,12 @@ export function createAttribution({ secret, production, appUrl }: { secret: stri
 
   /** What this request brings, or null: only tags that pass the rules, and a Referer host other than ours. */
   function fromRequest(req: Request, now: Date): Attribution | null {
-    const url = new URL(req.url, 'http://x');
+    let url: URL;
+    try {
+      url = new URL(req.url, 'http://x');
+    } catch {
+      return null; // an odd path (`//[`) brings nothing to record, and never an error
+    }
     const fields = new URLSearchParams();
     fields.set('t', String(Math.floor(now.getTime() / 1000)));
     fields.set('p', PATH.test(url.pathname) ? url.pathname : '/');

@@ -34,6 +34,8 @@ describe('first-party attribution cookie', () => {
     expect(attributionCookie(await client(t.app).get('/').expect(200))).to.equal(undefined);
     expect(attributionCookie(await client(t.app).get('/').set('Referer', 'http://127.0.0.1:3999/login').expect(200))).to.equal(undefined);
     expect(attributionCookie(await client(t.app).get('/?lang=en').expect(200))).to.equal(undefined);
+    // An odd path with tags is no error.
+    expect((await client(t.app).get('//[?utm_source=a').set('Referer', 'https://vk.com/')).status).to.be.below(500);
   });
 
   it('is Secure with the __Host- prefix in production, like the session cookie', async () => {
