@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { createAssets } from './middleware/assets.js';
+import { createAttribution, type AttributionCookie } from './middleware/attribution.js';
 import { csrfProtection, sameOrigin } from './middleware/csrf.js';
 import { errorHandler, notFound } from './middleware/errors.js';
 import { language, rememberedLanguage } from './middleware/language.js';
@@ -17,6 +18,7 @@ import { securityHeaders } from './middleware/security-headers.js';
 import { saveBeforeRedirect, SessionUsers, sessionLimits, sessions } from './middleware/session.js';
 import { createRateCounterModel } from './models/rate-counter-model.js';
 import { createAccountService } from './services/account-service.js';
+import { createAnalyticsService } from './services/analytics-service.js';
 import { createAuthService } from './services/auth-service.js';
 import { createCatalogService } from './services/catalog-service.js';
 import { createConsentService } from './services/consent-service.js';
@@ -80,9 +82,16 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const crm = createCrm({ db, settings: amo ?? amoSettingsFrom(config), secrets: config.sessionSecrets, names: config.amocrm.fieldNames, timeZone: config.shopTimeZone });
   const crmSync = createCrmSyncService({ db, crm, jobs, appUrl: config.appUrl, logger });
   const crmAdmin = createCrmAdminService({ db, crm, sync: crmSync, names: config.amocrm.fieldNames });
-  const auth = createAuthService({ db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, onAccountChange: [crmSync.customerChanged] });
+  const analytics = createAnalyticsService({ db, jobs, config, logger });
+  const auth = createAuthService({
+    db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, onAccountChange: [crmSync.customerChanged],
+    onSignup: [(trx, userId, { attribution, subscriptionKopecks }) => analytics.signedUp(trx, userId, attribution, subscriptionKopecks)],
+  });
   const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, onPreferencesChange: crmSync.customerChanged });
-  const orders = createOrderService({ db, timeZone: config.shopTimeZone, onOrderChange: crmSync.orderChanged });
+  const orders = createOrderService({
+    db, timeZone: config.shopTimeZone, onOrderChange: crmSync.orderChanged,
+    onConfirmed: (trx, userId, order) => analytics.track(trx, userId, 'order_confirmed', { entity: order.id, valueKopecks: order.priceKopecks }),
+  });
   const staffAudit = createStaffAuditService({ db });
   const devices = createDeviceService({ db, secret: config.sessionSecrets[0]! });
   const staffDeliveries = createStaffDeliveryService({ db, timeZone: config.shopTimeZone });
@@ -94,20 +103,21 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const totp = createTotpService({ db, secrets: config.sessionSecrets });
   const crmErase = createCrmEraseService({ crm, jobs });
   const accountDeletion = createAccountDeletionService({ db, auth, jobs, crmErase });
-  return { totp, crmErase, accountDeletion, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
+  return { analytics, totp, crmErase, accountDeletion, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
 }
 export type Services = ReturnType<typeof createServices>;
 
 const isWebhook = (path: string) => path.startsWith('/webhooks/');
 const forPeople = (handler: RequestHandler): RequestHandler => (req, res, next) => (isWebhook(req.path) ? next() : handler(req, res, next));
 
-function createControllers({ config, db }: AppDeps, services: Services, passport: AppPassport, cookieName: string) {
+function createControllers({ config, db }: AppDeps, services: Services, passport: AppPassport, cookieName: string, attribution: AttributionCookie) {
   const staffTotp = createStaffTotpController({ totp: services.totp, issuer: new URL(config.appUrl).host, required: config.staffTotpRequired });
   return {
     home: createHomeController({ catalog: services.catalog }),
     health: createHealthController({ db }),
     registrations: createRegistrationsController({
       auth: services.auth, catalog: services.catalog, documents: services.documents, analytics: config.analytics.enabled, timeZone: config.shopTimeZone,
+      attribution,
     }),
     documents: createDocumentsController({ documents: services.documents }),
     consents: createConsentsController({ consents: services.consents, documents: services.documents }),
@@ -123,7 +133,7 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     orders: createOrdersController({ orders: services.orders, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
     webhooks: createWebhooksController({ crmSync: services.crmSync, secret: config.amocrm.webhookSecret }),
     staffAmocrm: createStaffAmocrmController({ crmAdmin: services.crmAdmin, audit: services.staffAudit }),
-    staffOverview: createStaffOverviewController({ overview: services.staffOverview }),
+    staffOverview: createStaffOverviewController({ overview: services.staffOverview, analytics: services.analytics }),
     staffDeliveries: createStaffDeliveriesController({ deliveries: services.staffDeliveries }),
     staffCustomers: createStaffCustomersController({ customers: services.staffCustomers }),
   };
@@ -138,7 +148,8 @@ export function createApp(deps: AppDeps) {
   const cookieName = config.production ? '__Host-sid' : 'sid';
   const csrf = csrfProtection({ skip: isWebhook });
 
-  const controllers = createControllers(deps, services, passport, cookieName);
+  const attribution = createAttribution({ secret: config.sessionSecrets[0]!, production: config.production, appUrl: config.appUrl });
+  const controllers = createControllers(deps, services, passport, cookieName, attribution);
 
   const { limiter } = createRateLimits(createRateCounterModel(db));
   const tooMany = (view: string) => (_req: Request, res: Response) =>
@@ -180,6 +191,8 @@ export function createApp(deps: AppDeps) {
   app.use(securityHeaders({ production: config.production }));
   app.use(assets.handler());
   app.use(requestLog(logger));
+  // Before the page cache: a first visit from a campaign link or another site gets its first-touch cookie either way.
+  app.use(forPeople(attribution.middleware));
   // A visitor's form pages come from memory: no session, passport or database for them (S12, S14).
   app.use(visitorPageCache({
     paths: ['/', '/signup', '/login', '/login/code', '/forgot-password', '/forgot-password/sent', '/privacy', '/consent/personal-data', '/consent/marketing', '/consent/analytics'],

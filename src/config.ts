@@ -189,9 +189,36 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     example: Object.values(operatorParts).some((v) => v === undefined),
   };
 
-  // Web analytics: off unless an id is given; the sign-up form asks for the analytics consent only then.
-  const metricaCounterId = value('METRICA_COUNTER_ID') ?? null;
-  const ga4MeasurementId = value('GA4_MEASUREMENT_ID') ?? null;
+  // Web analytics from the server (measurement protocols): off unless a destination is fully named; the sign-up
+  // form asks for the analytics consent only then. Half a destination is a mistake, not "off".
+  const collectorUrl = (name: string, text: string): string | null => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      problems.push(`${name} is not a URL (got "${text}")`);
+      return null;
+    }
+    const loopback = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(url.hostname);
+    if (!['https:', 'http:'].includes(url.protocol) || (production && url.protocol !== 'https:' && !loopback)) {
+      problems.push(`${name} must start with https:// (got "${url.protocol}//${url.host}")`);
+    }
+    return url.toString().replace(/\/$/, '');
+  };
+  const pair = (names: [string, string], extra: string[] = []) => {
+    const [a, b] = names.map((n) => value(n) ?? null);
+    const given = [...names, ...extra].filter((n) => value(n));
+    if (given.length > 0 && (!a || !b)) problems.push(`${names.join(' and ')} must be set together (set: ${given.join(', ')})`);
+    return a && b ? [a, b] as const : null;
+  };
+  const metricaPair = pair(['METRICA_COUNTER_ID', 'METRICA_MP_TOKEN'], ['METRICA_ENDPOINT']);
+  if (value('METRICA_COUNTER_ID') && !/^\d{1,12}$/.test(value('METRICA_COUNTER_ID')!)) problems.push(`METRICA_COUNTER_ID must be the counter's number (got "${value('METRICA_COUNTER_ID')}")`);
+  const metricaEndpoint = collectorUrl('METRICA_ENDPOINT', value('METRICA_ENDPOINT') ?? 'https://mc.yandex.ru/collect');
+  const ga4Pair = pair(['GA4_MEASUREMENT_ID', 'GA4_API_SECRET'], ['GA4_ENDPOINT']);
+  if (value('GA4_MEASUREMENT_ID') && !/^G-[A-Z0-9]{4,20}$/.test(value('GA4_MEASUREMENT_ID')!)) problems.push(`GA4_MEASUREMENT_ID must look like G-XXXXXXXX (got "${value('GA4_MEASUREMENT_ID')}")`);
+  const ga4Endpoint = collectorUrl('GA4_ENDPOINT', value('GA4_ENDPOINT') ?? 'https://www.google-analytics.com');
+  const metrica = metricaPair && metricaEndpoint ? { counterId: metricaPair[0], token: metricaPair[1], endpoint: metricaEndpoint } : null;
+  const ga4 = ga4Pair && ga4Endpoint ? { measurementId: ga4Pair[0], apiSecret: ga4Pair[1], endpoint: ga4Endpoint } : null;
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -214,7 +241,8 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     runWorker: workerMode === 'in-process',
     staffTotpRequired: production || staff2fa === 'required',
     operator,
-    analytics: { enabled: Boolean(metricaCounterId || ga4MeasurementId), metricaCounterId, ga4MeasurementId },
+    /** `enabled`: Metrica or GA4 is configured; only then is the analytics consent asked for and anything sent. */
+    analytics: { enabled: Boolean(metrica || ga4), metrica, ga4 },
     /** Started by an npm script (`npm start`): stop when npm goes away, even if it could not pass a signal on. */
     stopWithParent: Boolean(value('npm_lifecycle_event')),
     paths: {

@@ -74,6 +74,7 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/staff', requireStaff, c.staffOverview.show);
   r.get('/staff/deliveries', requireStaff, c.staffDeliveries.index);
   r.get('/staff/deliveries.csv', requireStaff, c.staffDeliveries.csv);
+  r.get('/staff/conversions.csv', requireStaff, c.staffOverview.conversions);
   r.get('/staff/customers', requireStaff, c.staffCustomers.index);
   r.get('/staff/customers/:id', requireStaff, c.staffCustomers.show);
   r.post('/staff/customers/:id/resync', requireStaff, c.staffCustomers.resync);

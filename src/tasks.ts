@@ -6,6 +6,7 @@ import type { Logger } from './logger.js';
 import { isLanguage } from './i18n/i18n.js';
 import { createServices } from './app.js';
 import type { Mail } from './services/mailer.js';
+import { ANALYTICS_SEND } from './services/analytics-service.js';
 import type { AmoSettings } from './crm/connection.js';
 import { DELETED_MAIL } from './services/account-deletion-service.js';
 import { ERASE_CUSTOMER, type ErasePayload } from './services/crm-erase-service.js';
@@ -24,8 +25,12 @@ export type TaskDeps = { config: Config; db: Knex; logger: Logger; amo?: AmoSett
 export const CRONTAB = ['0 * * * * auth:prune ?max=1', `*/10 * * * * ${RECONCILE} ?max=1&queue=${CRM_QUEUE}`].join('\n');
 
 export function createTasks(deps: TaskDeps): TaskList {
-  const { auth, mailer, crmSync, crmErase } = createServices(deps);
+  const { auth, mailer, crmSync, crmErase, analytics } = createServices(deps);
   return {
+    [ANALYTICS_SEND]: async (payload) => {
+      const { id } = payload as { id: number };
+      await analytics.send(id);
+    },
     [SYNC_ORDER]: async (payload, helpers) => {
       const { orderId } = payload as { orderId: number };
       await crmSync.runJob(SYNC_ORDER, await crmSync.orderOwner(orderId), jobInfo(helpers), () => crmSync.syncOrder(orderId));

@@ -124,10 +124,33 @@ describe('loadConfig', () => {
       const config = loadConfig({}, { root: tempRoot() });
       expect(config.operator.example).to.equal(true);
       expect(config.operator.email).to.equal('privacy@example.ru');
-      expect(config.analytics).to.deep.equal({ enabled: false, metricaCounterId: null, ga4MeasurementId: null });
+      expect(config.analytics).to.deep.equal({ enabled: false, metrica: null, ga4: null });
       expect(loadConfig({ ...operator }, { root: tempRoot() }).operator.example).to.equal(false);
-      expect(loadConfig({ METRICA_COUNTER_ID: '123' }, { root: tempRoot() }).analytics.enabled).to.equal(true);
-      expect(loadConfig({ GA4_MEASUREMENT_ID: 'G-1' }, { root: tempRoot() }).analytics.enabled).to.equal(true);
+      expect(loadConfig({ METRICA_COUNTER_ID: '123', METRICA_MP_TOKEN: 't' }, { root: tempRoot() }).analytics).to.deep.equal({
+        enabled: true, metrica: { counterId: '123', token: 't', endpoint: 'https://mc.yandex.ru/collect' }, ga4: null,
+      });
+      expect(loadConfig({ GA4_MEASUREMENT_ID: 'G-ABC123', GA4_API_SECRET: 's', GA4_ENDPOINT: 'https://sgtm.flowers.example/' }, { root: tempRoot() }).analytics).to.deep.equal({
+        enabled: true, metrica: null, ga4: { measurementId: 'G-ABC123', apiSecret: 's', endpoint: 'https://sgtm.flowers.example' },
+      });
+    });
+
+    it('when an analytics destination is half configured or malformed, then it refuses to start naming what is missing', () => {
+      const problems = (env: Record<string, string>) => {
+        try {
+          loadConfig(env, { root: tempRoot() });
+          return [];
+        } catch (e) {
+          return [...(e as ConfigError).problems];
+        }
+      };
+      expect(problems({ METRICA_COUNTER_ID: '123' })).to.deep.equal(['METRICA_COUNTER_ID and METRICA_MP_TOKEN must be set together (set: METRICA_COUNTER_ID)']);
+      expect(problems({ METRICA_ENDPOINT: 'http://127.0.0.1:9/collect' })).to.deep.equal(['METRICA_COUNTER_ID and METRICA_MP_TOKEN must be set together (set: METRICA_ENDPOINT)']);
+      expect(problems({ GA4_API_SECRET: 's' })).to.deep.equal(['GA4_MEASUREMENT_ID and GA4_API_SECRET must be set together (set: GA4_API_SECRET)']);
+      expect(problems({ METRICA_COUNTER_ID: 'abc', METRICA_MP_TOKEN: 't' })).to.deep.equal(['METRICA_COUNTER_ID must be the counter\'s number (got "abc")']);
+      expect(problems({ GA4_MEASUREMENT_ID: 'UA-1', GA4_API_SECRET: 's' })).to.deep.equal(['GA4_MEASUREMENT_ID must look like G-XXXXXXXX (got "UA-1")']);
+      expect(problems({ GA4_MEASUREMENT_ID: 'G-ABC123', GA4_API_SECRET: 's', GA4_ENDPOINT: 'not a url' })).to.deep.equal(['GA4_ENDPOINT is not a URL (got "not a url")']);
+      expect(problemsOf({ METRICA_COUNTER_ID: '123', METRICA_MP_TOKEN: 't', METRICA_ENDPOINT: 'http://collector.example/collect' }))
+        .to.deep.equal(['METRICA_ENDPOINT must start with https:// (got "http://collector.example")']);
     });
   });
 

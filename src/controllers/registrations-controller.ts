@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { todayIn } from '../i18n/i18n.js';
 import { logIn } from '../middleware/passport.js';
 import { requestMeta } from '../middleware/request-meta.js';
+import type { AttributionCookie } from '../middleware/attribution.js';
 import type { AuthService } from '../services/auth-service.js';
 import { INTERVALS, type CatalogService } from '../services/catalog-service.js';
 import type { ConsentKind, Documents } from '../services/documents.js';
@@ -12,8 +13,8 @@ import { parseForm, signupSchema, type FormErrors } from './forms.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-export function createRegistrationsController({ auth, catalog, documents, analytics, timeZone }: {
-  auth: AuthService; catalog: CatalogService; documents: Documents; analytics: boolean; timeZone: string;
+export function createRegistrationsController({ auth, catalog, documents, analytics, timeZone, attribution }: {
+  auth: AuthService; catalog: CatalogService; documents: Documents; analytics: boolean; timeZone: string; attribution: AttributionCookie;
 }) {
   async function render(req: Request, res: Response, status: number, values: Record<string, string>, errors: FormErrors) {
     const today = todayIn(timeZone);
@@ -45,7 +46,7 @@ export function createRegistrationsController({ auth, catalog, documents, analyt
         const shown = documents.render(kind, res.locals.lang);
         return { document: kind, version: shown.version, textSha256: shown.sha256, language: shown.language };
       });
-      const result = await auth.register({ ...input, consents, language: res.locals.lang, referrerId: req.session.referrerId }, requestMeta(req));
+      const result = await auth.register({ ...input, consents, language: res.locals.lang, referrerId: req.session.referrerId, attribution: attribution.read(req) }, requestMeta(req));
       if ('error' in result) {
         const { password: _p, ...values } = input;
         const boxes = { consentPersonalData, ...(consentMarketing ? { consentMarketing } : {}), ...(consentAnalytics ? { consentAnalytics } : {}) };

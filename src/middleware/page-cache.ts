@@ -37,11 +37,14 @@ export function visitorPageCache(options: {
       res.statusCode = 200;
       return res.end(hit.body);
     }
-    // A miss: the page is rendered as usual, and kept if it is a plain 200 that sets no cookie.
+    // A miss: the page is rendered as usual, and kept if it is a plain 200 whose rendering set no cookie. A cookie
+    // set before this middleware (the attribution cookie) belongs to this response alone: it is neither a reason to
+    // skip storing nor stored, since only the headers added while rendering are kept.
     const before = new Set(res.getHeaderNames());
+    const cookiesBefore = res.getHeader('set-cookie');
     const send = res.send.bind(res);
     res.send = (body?: unknown) => {
-      if (res.statusCode === 200 && typeof body === 'string' && !res.getHeader('set-cookie')) {
+      if (res.statusCode === 200 && typeof body === 'string' && res.getHeader('set-cookie') === cookiesBefore) {
         if (!res.get('Content-Type')) res.type('html');
         const headers = res.getHeaderNames().filter((name) => !before.has(name) && name !== 'etag' && name !== 'content-length')
           .map((name): Entry['headers'][number] => [name, res.getHeader(name)!]);

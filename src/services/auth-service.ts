@@ -11,6 +11,7 @@ import { createPasswordResetModel } from '../models/password-reset-model.js';
 import { createRateCounterModel } from '../models/rate-counter-model.js';
 import { createSessionModel } from '../models/session-model.js';
 import { createUserModel, type Preferences, type User } from '../models/user-model.js';
+import type { Attribution } from '../middleware/attribution.js';
 import type { JobQueue } from './job-queue.js';
 import type { Mail, Mailer } from './mailer.js';
 import { passwordProblem, type PasswordHasher, type PasswordProblem } from './passwords.js';
@@ -25,7 +26,8 @@ export const LOGIN_CODE_TRIES = 5;
 export const LOGIN_CODES_PER_ADDRESS_PER_HOUR = 3;
 
 /** `consents`: the consents ticked on the form, each with the version and hash of the text the visitor was shown. */
-export type SignupInput = Preferences & { email: string; password: string; language: Language; referrerId?: string; consents: ConsentRecord[] };
+/** `attribution`: the visitor's first touch from the attribution cookie, when there is a valid one. */
+export type SignupInput = Preferences & { email: string; password: string; language: Language; referrerId?: string; consents: ConsentRecord[]; attribution?: Attribution | null };
 
 export type AuthResult = { status: 'ok'; user: User; secondFactor?: boolean } | { status: 'invalid' } | { status: 'locked' };
 
@@ -44,6 +46,9 @@ export function codeLoginAllowed(user: Pick<User, 'role'>): boolean {
 /** Work that must happen in the same transaction as a sign-up or an email change (the amoCRM sync adds its job here). */
 export type AccountHook = (trx: Knex.Transaction, userId: number) => Promise<void>;
 
+/** Work of a sign-up's transaction, after the consents are recorded (analytics keeps the attribution here). */
+export type SignupHook = (trx: Knex.Transaction, userId: number, signup: { attribution: Attribution | null; subscriptionKopecks: number }) => Promise<void>;
+
 export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
@@ -52,8 +57,8 @@ export function hashEmail(email: string): string {
   return createHash('sha256').update(email.toLowerCase()).digest('hex').slice(0, 16);
 }
 
-export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret, onAccountChange = [] }: {
-  db: Knex; jobs: JobQueue; mailer: Mailer; hasher: PasswordHasher; appUrl: string; codeSecret: string; onAccountChange?: AccountHook[];
+export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret, onAccountChange = [], onSignup = [] }: {
+  db: Knex; jobs: JobQueue; mailer: Mailer; hasher: PasswordHasher; appUrl: string; codeSecret: string; onAccountChange?: AccountHook[]; onSignup?: SignupHook[];
 }) {
   const users = createUserModel(db);
   const events = createAuthEventModel(db);
@@ -104,6 +109,7 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
         if (!user) return { error: 'email_taken' } as const;
         await createAuthEventModel(trx).record('signup', user.id, meta);
         for (const consent of input.consents) await createConsentEventModel(trx).record(user.id, 'grant', consent, meta);
+        for (const hook of onSignup) await hook(trx, user.id, { attribution: input.attribution ?? null, subscriptionKopecks: category.priceKopecks });
         for (const hook of onAccountChange) await hook(trx, user.id);
         return { user };
       });

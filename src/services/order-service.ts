@@ -24,8 +24,10 @@ function giftOf(input: OrderInput): Gift | null {
  */
 export const ORDERS_PER_DAY = 5;
 
-export function createOrderService({ db, timeZone, onOrderChange }: {
+export function createOrderService({ db, timeZone, onOrderChange, onConfirmed = async () => undefined }: {
   db: Knex; timeZone: string; onOrderChange: (trx: Knex.Transaction, orderId: number) => Promise<void>;
+  /** Also in the confirmation's transaction: what else follows a confirmed order (analytics' order_confirmed). */
+  onConfirmed?: (trx: Knex.Transaction, userId: number, order: { id: number; priceKopecks: number }) => Promise<void>;
 }) {
   const orders = createOrderModel(db);
 
@@ -70,6 +72,8 @@ export function createOrderService({ db, timeZone, onOrderChange }: {
       return db.transaction(async (trx) => {
         if (!(await createOrderModel(trx).transition(id, userId, ['placed'], 'confirmed'))) return false;
         await onOrderChange(trx, id);
+        const order = await createOrderModel(trx).findForUser(userId, id);
+        if (order) await onConfirmed(trx, userId, { id: order.id, priceKopecks: order.priceKopecks });
         return true;
       });
     },

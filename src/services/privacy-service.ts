@@ -41,7 +41,7 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
         'account_sum_kopecks', 'last_login_at', 'last_login_ip', 'created_at', 'updated_at', 'amo_lead_id', 'amo_contact_id',
         'amo_status_id', 'amo_pipeline_id', 'amo_synced_at', 'paused_from', 'paused_until', 'cancelled_at', 'cancel_reason', 'cancel_comment',
       );
-      const [orders, consents, signIns, deliveryExceptions, history, sessions] = await Promise.all([
+      const [orders, consents, signIns, deliveryExceptions, history, sessions, attribution, analyticsEvents] = await Promise.all([
         db('orders').where({ user_id: userId }).orderBy('id').select('id', 'bouquet', 'delivery_date', 'address', 'wishes', 'price_kopecks', 'status',
           'amo_lead_id', 'confirmed_at', 'cancelled_at', 'created_at', 'updated_at', 'recipient_name', 'recipient_phone', 'card_message'),
         db('consent_events').where({ user_id: userId }).orderBy('id').select('document', 'action', 'version', 'text_sha256', 'language', 'ip', 'user_agent', 'at'),
@@ -50,6 +50,9 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
         db('delivery_exceptions').where({ user_id: userId }).orderBy('scheduled_date').select('scheduled_date', 'kind', 'new_date', 'source', 'created_at'),
         db('subscription_events').where({ user_id: userId }).orderBy('id').select('kind', 'details', 'source', 'created_at'),
         devices.list(userId, authVersion, currentSid),
+        db('user_attribution').where({ user_id: userId }).first('client_id', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_content', 'utm_term',
+          'yclid', 'gclid', 'referrer_host', 'landing_path', 'first_seen_at', 'created_at'),
+        db('analytics_events').where({ user_id: userId }).orderBy('id').select('event', 'entity', 'value_kopecks', 'occurred_at', 'metrica_done_at', 'ga4_done_at'),
       ]);
       return {
         exportedAt: new Date().toISOString(),
@@ -67,6 +70,8 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
           leadId: user.amo_lead_id, contactId: user.amo_contact_id, statusId: user.amo_status_id, pipelineId: user.amo_pipeline_id, syncedAt: user.amo_synced_at,
         },
         orders,
+        // What brought the customer (kept at sign-up) and the analytics events recorded while the consent stood.
+        marketing: { attribution: attribution ?? null, analyticsEvents },
         consents,
         signInsLast90Days: signIns,
         devices: sessions.map(({ browser, system, lastSeenAt, ip, current }) => ({ browser, system, lastSeenAt, ip, current })),

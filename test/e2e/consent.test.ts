@@ -22,7 +22,7 @@ describe('consents in a real browser (JavaScript disabled)', () => {
   before(async () => {
     browser = await launchBrowser();
     const [port, port2] = [await freePort(), await freePort()];
-    t = createTestApp({ env: { APP_URL: `http://127.0.0.1:${port}`, METRICA_COUNTER_ID: '12345678' } });
+    t = createTestApp({ env: { APP_URL: `http://127.0.0.1:${port}`, METRICA_COUNTER_ID: '12345678', METRICA_MP_TOKEN: 'test-token', METRICA_ENDPOINT: 'http://127.0.0.1:9/collect' } });
     v2 = createTestApp({
       env: { APP_URL: `http://127.0.0.1:${port2}` },
       documents: { ...CURRENT_DOCUMENTS, 'personal-data': { version: '2', date: '2027-01-15', template: 'documents/personal-data/1' } },

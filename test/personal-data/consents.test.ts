@@ -78,7 +78,7 @@ describe('personal data: documents, consents at sign-up, consent log (152-FZ)', 
     });
 
     it('the analytics box is there, unticked, only when Metrica or GA4 is configured, and is then logged when ticked', async () => {
-      for (const env of [{ METRICA_COUNTER_ID: '12345678' }, { GA4_MEASUREMENT_ID: 'G-TEST123' }]) {
+      for (const env of [{ METRICA_COUNTER_ID: '12345678', METRICA_MP_TOKEN: 'test-token', METRICA_ENDPOINT: 'http://127.0.0.1:9/collect' }, { GA4_MEASUREMENT_ID: 'G-TEST123', GA4_API_SECRET: 'test-secret', GA4_ENDPOINT: 'http://127.0.0.1:9' }]) {
         const withAnalytics = createTestApp({ env: { ...OPERATOR, ...env } });
         try {
           const page = await client(withAnalytics.app).get('/signup').expect(200);

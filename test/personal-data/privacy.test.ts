@@ -30,6 +30,8 @@ const EXPORTED: Record<string, string> = {
   delivery_exceptions: 'subscription.deliveryExceptions',
   subscription_events: 'subscription.history',
   session: 'devices (browser, system, masked IP, last activity; no session id)',
+  user_attribution: 'marketing.attribution',
+  analytics_events: 'marketing.analyticsEvents',
 };
 
 describe('personal data: the privacy page and the data export (152-FZ)', () => {
@@ -98,7 +100,7 @@ describe('personal data: the privacy page and the data export (152-FZ)', () => {
       expect((await submit(agent, '/account/privacy', { document: 'analytics', action: 'grant' })).status).to.equal(422);
       expect(await events(id)).to.have.length(before);
 
-      const withAnalytics = createTestApp({ env: { METRICA_COUNTER_ID: '12345678' } });
+      const withAnalytics = createTestApp({ env: { METRICA_COUNTER_ID: '12345678', METRICA_MP_TOKEN: 'test-token', METRICA_ENDPOINT: 'http://127.0.0.1:9/collect' } });
       try {
         const other = client(withAnalytics.app);
         const { email } = await signUp(other);

@@ -74,3 +74,65 @@ describe('GET /staff (overview)', function () {
     expect(page.text).not.to.include(`/staff/customers/${busyYesterday}"`);
   });
 });
+
+describe('GET /staff: the 12-week chart of sign-ups, first deliveries, confirmed orders and cancellations', function () {
+  this.timeout(60_000);
+  let w: StaffWorld;
+  before(async () => { w = await staffWorld(); });
+  after(() => w.close());
+
+  /** The table's rows: the Monday (its datetime), then the four numbers. */
+  const rowsOf = (html: string) => [...html.matchAll(/<tr><th scope="row"><time datetime="([\d-]+)">[\d.]+<\/time><\/th><td>(\d+)<\/td><td>(\d+)<\/td><td>(\d+)<\/td><td>(\d+)<\/td><\/tr>/g)]
+    .map((m) => [m[1], ...m.slice(2).map(Number)]);
+
+  it('counts each week (shop time, Monday to Sunday) from its own column and draws it as an accessible SVG within 10 KB', async () => {
+    const monday = mondayOf(todayIn('Europe/Moscow'));
+    const at = (date: string, time = '12:00') => new Date(`${date}T${time}:00+03:00`);
+    const far = '2031-01-06';
+    // Sign-ups: two this week (one just after midnight Monday, Moscow), one in the oldest week shown, one a week older (not shown).
+    const [a, b, , , cancelledNow] = await insertCustomers(w.t.db, [
+      { deliveryDate: far, interval: 'weekly', createdAt: at(monday, '00:10') },
+      { deliveryDate: far, interval: 'weekly', createdAt: new Date() },
+      { deliveryDate: far, interval: 'weekly', createdAt: at(addDays(monday, -77)) },
+      { deliveryDate: far, interval: 'weekly', createdAt: at(addDays(monday, -78), '23:50') },
+      // First deliveries: one last week (created long ago), two three weeks ago.
+      { deliveryDate: addDays(monday, -3), interval: 'weekly', createdAt: at(addDays(monday, -200)) },
+    ]);
+    await insertCustomers(w.t.db, [
+      { deliveryDate: addDays(monday, -21), interval: 'biweekly', createdAt: at(addDays(monday, -200)) },
+      { deliveryDate: addDays(monday, -15), interval: 'monthly', createdAt: at(addDays(monday, -200)) },
+    ]);
+    // Confirmed orders: three confirmed last week (one of them cancelled later: it was confirmed), one placed only.
+    for (const [status, confirmedAt] of [['confirmed', at(addDays(monday, -7))], ['confirmed', at(addDays(monday, -1), '23:30')], ['cancelled', at(addDays(monday, -5))], ['placed', null]] as const) {
+      const id = await insertOrder(w.t.db, { userId: a!, deliveryDate: far, status });
+      if (confirmedAt) await w.t.db('orders').where({ id }).update({ confirmed_at: confirmedAt });
+    }
+    // Cancellations: one this week, one five weeks ago.
+    await w.t.db('users').where({ id: cancelledNow }).update({ cancelled_at: new Date(), cancel_reason: 'price' });
+    await w.t.db('users').where({ id: b }).update({ cancelled_at: at(addDays(monday, -33)), cancel_reason: 'moving' });
+
+    const page = await w.staff.get('/staff').expect(200);
+    const rows = rowsOf(page.text);
+    expect(rows).to.have.length(12);
+    const expected = Array.from({ length: 12 }, () => [0, 0, 0, 0]);
+    expected[11] = [2, 0, 0, 1]; // this week
+    expected[10] = [0, 1, 3, 0]; // last week
+    expected[8] = [0, 2, 0, 0]; // three weeks ago (−21 and −15 days are both in it)
+    expected[6] = [0, 0, 0, 1]; // five weeks ago
+    expected[0] = [1, 0, 0, 0]; // the oldest week shown
+    expect(rows.map((r) => r.slice(1))).to.deep.equal(expected);
+    expect(rows[11]![0]).to.equal(monday);
+    expect(rows[0]![0]).to.equal(addDays(monday, -77));
+    expect(page.text).to.include(`<time datetime="${monday}">${monday.slice(8, 10)}.${monday.slice(5, 7)}</time>`);
+
+    const svg = /<svg class="s-chart"[^>]*>[\s\S]*?<\/svg>/.exec(page.text)![0];
+    expect(svg).to.match(/role="img" aria-labelledby="chart-title chart-desc"/);
+    expect(svg).to.include('<title id="chart-title">Регистрации, первые доставки, подтверждённые заказы и отмены по неделям за 12 недель</title>');
+    expect(svg).to.include('регистраций 3, первых доставок 3, подтверждённых заказов 3, отмен 2');
+    // The tallest bar of a series fills its panel; a week of nothing draws no bar.
+    expect(svg.match(/<rect [^>]*class="s-bar-confirmedOrders"/g)).to.have.length(1);
+    expect(svg).to.match(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="40" class="s-bar-confirmedOrders"\/>/);
+    expect(svg.match(/class="s-bar-signups"/g)).to.have.length(2);
+    expect(await pageProblems(page.text, { budget: 10 * 1024 })).to.deep.equal([]);
+  });
+});
