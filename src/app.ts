@@ -75,7 +75,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const hasher = createPasswordHasher();
   const catalog = createCatalogService({ db });
   const crm = createCrm({ db, settings: amo ?? amoSettingsFrom(config), secrets: config.sessionSecrets, names: config.amocrm.fieldNames, timeZone: config.shopTimeZone });
-  const crmSync = createCrmSyncService({ db, crm, jobs, appUrl: config.appUrl, logger });
+  const crmSync = createCrmSyncService({ db, crm, jobs, appUrl: config.appUrl, logger, timeZone: config.shopTimeZone, cancelStage: config.amocrm.cancelStage });
   const crmAdmin = createCrmAdminService({ db, crm, sync: crmSync, names: config.amocrm.fieldNames });
   const auth = createAuthService({ db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, onAccountChange: [crmSync.customerChanged] });
   const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, onPreferencesChange: crmSync.customerChanged });
@@ -87,7 +87,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const staffOverview = createStaffOverviewService({ db, crm, deliveries: staffDeliveries, timeZone: config.shopTimeZone });
   const documents = createDocuments({ viewsDir: config.paths.views, operator: config.operator, current: versions });
   const consents = createConsentService({ db, documents });
-  const privacy = createPrivacyService({ db, documents, devices });
+  const privacy = createPrivacyService({ db, documents, devices, onMarketingConsentChange: crmSync.customerChanged });
   const totp = createTotpService({ db, secrets: config.sessionSecrets });
   return { totp, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
 }

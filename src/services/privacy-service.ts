@@ -15,7 +15,11 @@ export type ConsentState = { document: ConsentKind; granted: boolean; version: s
 
 const SIGN_IN_DAYS = 90;
 
-export function createPrivacyService({ db, documents, devices }: { db: Knex; documents: Documents; devices: DeviceService }) {
+export function createPrivacyService({ db, documents, devices, onMarketingConsentChange }: {
+  db: Knex; documents: Documents; devices: DeviceService;
+  /** Called in the transaction that records a grant or withdrawal of the marketing consent (the amoCRM sync). */
+  onMarketingConsentChange?: (trx: Knex.Transaction, userId: number) => Promise<void>;
+}) {
   const consentKinds = DOCUMENT_KINDS.filter((k): k is ConsentKind => k !== 'privacy');
 
   return {
@@ -31,7 +35,10 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
     /** Gives or withdraws an optional consent: the current text's version and hash as shown in `language`. */
     async setOptional(userId: number, kind: OptionalConsent, give: boolean, language: Language, meta: RequestMeta): Promise<void> {
       const shown = documents.render(kind, language);
-      await createConsentEventModel(db).record(userId, give ? 'grant' : 'withdraw', { document: kind, version: shown.version, textSha256: shown.sha256, language }, meta);
+      await db.transaction(async (trx) => {
+        await createConsentEventModel(trx).record(userId, give ? 'grant' : 'withdraw', { document: kind, version: shown.version, textSha256: shown.sha256, language }, meta);
+        if (kind === 'marketing') await onMarketingConsentChange?.(trx, userId);
+      });
     },
 
     /** Everything the shop holds about the customer, secrets left out (see test/personal-data/privacy.test.ts for the table list). */

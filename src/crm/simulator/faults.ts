@@ -1,11 +1,14 @@
 // What stands in front of amoCRM's API: the 7 requests/second limit (sliding one-second window over every
 // request received, rejected ones included), the account's state (402 unpaid, 403 nginx block page), and
-// the test knobs — answer the next N requests with a chosen status, delay every response.
+// the test knobs — answer the next N requests with a chosen status, delay every response, or carry out a
+// request and lose its answer (the connection is dropped after the work is done, as a timeout would look).
 import type { RequestHandler } from 'express';
 import { oauthProblems, problems, sendNginxPage, sendProblem, type Problem } from './problems.js';
 
 export type AccountState = 'ok' | 'payment_required' | 'blocked';
 type Failure = { status: number; body?: unknown };
+/** Which requests lose their answer: by method and a pattern of the path (both optional). */
+export type LostAnswer = { method?: string; path?: RegExp };
 
 export function createFaults(options: { rateLimitPerSecond: number; retryAfterSeconds?: number }) {
   const defaults = { perSecond: options.rateLimitPerSecond, retryAfter: options.retryAfterSeconds ?? 1 };
@@ -13,6 +16,7 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
   let retryAfter = defaults.retryAfter;
   let arrivals: number[] = [];
   let failures: Failure[] = [];
+  let lost: LostAnswer[] = [];
   let delayMs = 0;
   let accountState: AccountState = 'ok';
 
@@ -21,6 +25,7 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
     retryAfter = defaults.retryAfter;
     arrivals = [];
     failures = [];
+    lost = [];
     delayMs = 0;
     accountState = 'ok';
   }
@@ -62,6 +67,15 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
       return problem ? sendProblem(res, problem) : sendNginxPage(res, status);
     }
     if (accountState === 'blocked') return sendNginxPage(res, 403);
+    const at = lost.findIndex((l) => (!l.method || l.method.toUpperCase() === req.method) && (!l.path || l.path.test(req.originalUrl.split('?')[0]!)));
+    if (at >= 0) {
+      lost.splice(at, 1);
+      // The request is carried out; its answer never leaves: the socket is dropped instead.
+      res.end = (() => {
+        req.socket.destroy();
+        return res;
+      }) as typeof res.end;
+    }
     next();
   };
 
@@ -77,6 +91,9 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
     accountGate,
     failNext(count: number, status: number, body?: unknown): void {
       for (let i = 0; i < count; i++) failures.push({ status, body });
+    },
+    loseAnswer(match: LostAnswer = {}): void {
+      lost.push(match);
     },
     delay(ms: number): void {
       delayMs = Math.max(0, ms);
