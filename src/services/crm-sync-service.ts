@@ -28,6 +28,7 @@ export const SYNC_CUSTOMER = 'amocrm:sync-customer';
 export const SYNC_ORDER = 'amocrm:sync-order';
 export const LEAD_CHANGED = 'amocrm:lead-changed';
 export const RECONCILE = 'amocrm:reconcile';
+export const REFRESH_DUE = 'amocrm:refresh-due';
 /** amoCRM's system stage "closed and not realised". */
 const LOST_STATUS_ID = 143;
 
@@ -387,6 +388,25 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
     },
     syncCustomer,
     syncOrder,
+
+    /**
+     * Cron: what the lead shows changes with the calendar too — a delivery date that has passed, a pause that has
+     * begun or ended. Queues the sync of each customer whose last sent values are out of date that way (the
+     * sync then sends the next real delivery and the status of today). Returns how many were queued.
+     */
+    async refreshDue(): Promise<number> {
+      const today = dateIn(new Date(), timeZone);
+      const ids: number[] = (await db('users').where({ role: 'customer' }).whereNotNull('amo_lead_id').whereNotNull('amo_snapshot')
+        .andWhere((q) => q
+          .whereRaw("coalesce(amo_snapshot #>> '{values,deliveryDate}', '') between '0000' and ?", [addDays(today, -1)])
+          .orWhereRaw("paused_from <= ? and amo_snapshot #>> '{values,subscriptionStatus}' like 'активна, пауза%'", [today])
+          .orWhereRaw("paused_until <= ? and amo_snapshot #>> '{values,subscriptionStatus}' like 'пауза до%'", [today]))
+        .orderBy('id').limit(5000).pluck('id')).map(Number);
+      await db.transaction(async (trx) => {
+        for (const id of ids) await jobs.add(trx, SYNC_CUSTOMER, { userId: id }, { queue: CRM_QUEUE, jobKey: `amocrm:customer:${id}`, maxAttempts: 25 });
+      });
+      return ids.length;
+    },
 
     /** For `amocrm:fields`: reads the pipelines and tells whether AMOCRM_CANCEL_STAGE names a stage (null: fine or not set). */
     async cancelStageProblem(): Promise<string | null> {

@@ -52,6 +52,7 @@ describe('amoCRM: the subscription on the lead', function () {
       const u = await w.t.db('users').whereRaw('lower(email) = ?', [email.toLowerCase()]).first();
       return u?.amo_lead_id ? u : null;
     }, 15_000, 'lead');
+    await waitFor(() => w.t.db('amocrm_sync_log').where({ user_id: user.id, outcome: 'ok' }).first(), 15_000, 'sync finished'); // the lead's first stage read back too
     return { agent, email, userId: Number(user.id), leadId: Number(user.amo_lead_id) };
   }
 
@@ -161,6 +162,19 @@ describe('amoCRM: the subscription on the lead', function () {
     await waitFor(() => field(leadOf(w.simulator, leadId), 'Статус подписки') === 'активна', 15_000, 'active again');
     expect(field(leadOf(w.simulator, leadId), 'Дата доставки')).to.equal(dateToUnix(restart, 'Europe/Moscow'));
     expect(leadOf(w.simulator, leadId).status_id).to.equal(LOST_STATUS_ID); // not moved back: staff decides
+  });
+
+  it('when the delivery the lead shows has passed, then the hourly refresh queues the customer and the lead shows the next real one', async () => {
+    const { userId, leadId } = await customer();
+    // A week later, as it looks from here: the schedule started a week ago, and the lead still shows that day.
+    await w.t.db('users').where({ id: userId }).update({
+      delivery_date: daysFromToday(-7), amo_snapshot: w.t.db.raw("jsonb_set(amo_snapshot, '{values,deliveryDate}', to_jsonb(?::text))", [daysFromToday(-7)]),
+    });
+    const untouched = await customer();
+    expect(await services.crmSync.refreshDue()).to.equal(1);
+    await waitFor(() => field(leadOf(w.simulator, leadId), 'Дата доставки') === dateToUnix(daysFromToday(0), 'Europe/Moscow'), 15_000, 'today\'s delivery on the lead');
+    await waitFor(async () => (await services.crmSync.refreshDue()) === 0, 15_000, 'nothing due after the sync');
+    expect(field(leadOf(w.simulator, untouched.leadId), 'Дата доставки')).to.equal(dateToUnix(daysFromToday(7), 'Europe/Moscow'));
   });
 
   it('every kind of change becomes one note, in order, in plain Russian, with where it was made', async () => {
