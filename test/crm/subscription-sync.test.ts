@@ -256,4 +256,38 @@ describe('amoCRM: the subscription on the lead', function () {
     await waitFor(() => noteIdsSet(Number(user.id)), 30_000, 'note');
     expect(notesOf(Number(leadId))).to.deep.equal(['Напоминания отключены']);
   });
+
+  it('requests to amoCRM: 3 per sign-up, 2 per skip (field + note), 1 per change that moves no field (note only), 2 per cancellation (fields and stage in one PATCH + note)', async () => {
+    const api = () => w.simulator.controls.requests().filter((r) => r.path.startsWith('/api/v4/')).map((r) => `${r.method} ${r.path.replace(/\/\d+/g, '/:id')}`);
+    const settle = (userId: number) => waitFor(() => noteIdsSet(userId), 15_000, 'notes sent');
+    await customer(); // the field map and the stages are read once per installation, not per customer
+    let from = api().length;
+    const { userId } = await customer();
+    const signUpRequests = api().slice(from);
+    // the search for a lead already carrying the referral link (a retried job after a lost answer), the lead with
+    // its contact, the lead read back for its stage
+    expect(signUpRequests).to.deep.equal(['GET /api/v4/leads', 'POST /api/v4/leads/complex', 'GET /api/v4/leads/:id']);
+
+    from = api().length;
+    const first = daysFromToday(7);
+    await change(userId, { kind: 'skip', details: { date: first }, source: 'account' },
+      (trx) => trx('delivery_exceptions').insert({ user_id: userId, scheduled_date: first, kind: 'skip', source: 'account' }));
+    await settle(userId);
+    const skipRequests = api().slice(from);
+    expect(skipRequests).to.deep.equal(['PATCH /api/v4/leads/:id', 'POST /api/v4/leads/:id/notes']);
+
+    from = api().length;
+    await change(userId, { kind: 'reminders_off', details: {}, source: 'mail' });
+    await settle(userId);
+    const remindersRequests = api().slice(from);
+    expect(remindersRequests).to.deep.equal(['POST /api/v4/leads/:id/notes']);
+
+    from = api().length;
+    await change(userId, { kind: 'cancel', details: { reason: 'moving', comment: null }, source: 'account' },
+      (trx) => trx('users').where({ id: userId }).update({ cancelled_at: trx.fn.now(), cancel_reason: 'moving' }));
+    await settle(userId);
+    const cancelRequests = api().slice(from);
+    expect(cancelRequests).to.deep.equal(['PATCH /api/v4/leads/:id', 'POST /api/v4/leads/:id/notes']);
+    console.log(`      amoCRM requests: sign-up ${signUpRequests.length}, skip ${skipRequests.length}, reminders off ${remindersRequests.length}, cancellation ${cancelRequests.length}`);
+  });
 });
