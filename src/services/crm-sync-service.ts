@@ -17,9 +17,9 @@ import { createWebhookIntake } from '../models/webhook-model.js';
 import type { AmoLead } from '../crm/amocrm-client.js';
 import { parseWebhook } from '../crm/webhook-parser.js';
 import { createSubscriptionModel } from '../models/subscription-model.js';
-import { createSubscriptionNoteModel, type PendingNote } from '../models/subscription-note-model.js';
+import { createCrmNoteModel, type PendingNote } from '../models/crm-note-model.js';
 import { INTERVALS } from './catalog-service.js';
-import { subscriptionEventNote, subscriptionStatusText } from './crm-text.js';
+import { orderConfirmedNote, preferenceNotes, subscriptionEventNote, subscriptionStatusText } from './crm-text.js';
 import { dateIn, deliveriesBetween } from './deliveries.js';
 import type { JobQueue } from './job-queue.js';
 
@@ -59,7 +59,8 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
   const users = createUserModel(db);
   const links = createCrmLinkModel(db);
   const log = createSyncLogModel(db);
-  const noteState = createSubscriptionNoteModel(db);
+  const noteState = createCrmNoteModel(db);
+  const noteText = (n: PendingNote) => (n.from === 'subscription_events' ? subscriptionEventNote(n) : n.text);
   const ru = translator('ru');
   let stageWarned = false;
 
@@ -122,12 +123,15 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
   }
 
   /**
-   * Every subscription change of the customer not yet on the lead becomes one note, in order. Exactly once:
+   * Every subscription change of the customer not yet on the lead (and every other note waiting for it:
+   * preference changes, confirmed orders) becomes one note, in order. Exactly once:
    * each row is marked as attempted (committed) before its post; a row attempted earlier whose answer never came
    * is looked for among the lead's notes first — the same text, created no earlier than the attempt (less clock
    * skew), and not already the note of another row — and re-posted only when it is not there. Jobs of the
    * amoCRM queue run one at a time, so no other post of the same row can be under way.
    */
+  const requestIdOf = (n: PendingNote) => `${n.from === 'subscription_events' ? 'event' : 'note'}-${n.id}`;
+
   async function sendNotes(userId: number, leadId: number): Promise<number> {
     let posted = 0;
     for (let round = 0; round < 20; round++) {
@@ -139,11 +143,11 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
       const claimed = uncertain.length ? await noteState.claimedNoteIds(userId) : new Set<number>();
       for (const event of pending) {
         if (event.attemptedAt) {
-          const text = subscriptionEventNote(event);
+          const text = noteText(event);
           const since = Math.floor(event.attemptedAt.getTime() / 1000) - CLOCK_SKEW_S;
           const found = onLead.find((n) => n.note_type === 'common' && n.params?.text === text && n.created_at >= since && !claimed.has(n.id));
           if (found) {
-            await noteState.setNoteId(event.id, found.id);
+            await noteState.setNoteId(event, found.id);
             claimed.add(found.id);
             continue;
           }
@@ -151,20 +155,19 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
         toPost.push(event);
       }
       if (!toPost.length) continue;
-      const ids = toPost.map((e) => e.id);
-      await noteState.markAttempted(ids);
+      await noteState.markAttempted(toPost);
       let created: Map<string, number>;
       try {
-        created = await crm.client.addNotes(leadId, toPost.map((e) => ({ text: subscriptionEventNote(e), requestId: `event-${e.id}` })));
+        created = await crm.client.addNotes(leadId, toPost.map((e) => ({ text: noteText(e), requestId: requestIdOf(e) })));
       } catch (error) {
         // A refusal (400, 401, 402, 403, 429) created nothing; a timeout or 5xx may have: those stay uncertain.
         const status = error instanceof AmoError ? error.details.status : undefined;
-        if (status !== undefined && status >= 400 && status < 500) await noteState.clearAttempt(ids);
+        if (status !== undefined && status >= 400 && status < 500) await noteState.clearAttempt(toPost);
         throw error;
       }
       for (const event of toPost) {
-        const noteId = created.get(`event-${event.id}`);
-        if (noteId !== undefined) await noteState.setNoteId(event.id, noteId);
+        const noteId = created.get(requestIdOf(event));
+        if (noteId !== undefined) await noteState.setNoteId(event, noteId);
       }
       posted += created.size;
       if (created.size < toPost.length) break; // an answer without some ids: looked for on the next run
@@ -227,7 +230,11 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
         ...(stage ? { status_id: stage.statusId, pipeline_id: stage.pipelineId } : {}),
       });
       if (emailChanged && contactId) await crm.client.updateContactEmail(contactId, now.email);
-      await links.setSnapshot(userId, now);
+      // The notes of preference changes are decided with the snapshot they compare against: once each.
+      await db.transaction(async (trx) => {
+        await createCrmLinkModel(trx).setSnapshot(userId, now);
+        if (previous) await createCrmNoteModel(trx).add(userId, preferenceNotes(previous.values, now.values));
+      });
     } else if (previous && previous.cancelled !== now.cancelled) {
       await links.setSnapshot(userId, now); // cancelled without a stage to move to: nothing to send
     }
@@ -247,6 +254,16 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
         referralLink: `${appUrl}/${user.referralId}`,
       },
     };
+  }
+
+  /** The order's lead is stored with the note for the customer's lead, once (the customer's sync job posts it). */
+  async function orderLinked(order: Order, userId: number, leadId: number, sent: Snapshot): Promise<void> {
+    await db.transaction(async (trx) => {
+      await createOrderModel(trx).setLead(order.id, leadId);
+      await createOrderModel(trx).setSynced(order.id, sent);
+      await createCrmNoteModel(trx).add(userId, [orderConfirmedNote(order.id, order.priceKopecks)]);
+      await jobs.add(trx, SYNC_CUSTOMER, { userId }, { queue: CRM_QUEUE, jobKey: `amocrm:customer:${userId}`, maxAttempts: 25 });
+    });
   }
 
   /** A confirmed order becomes its own lead, linked to the customer's contact; a cancelled one is closed as lost. */
@@ -269,15 +286,13 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
     const existing = (await crm.client.searchLeads(`Заказ №${order.id}`)).find((l) => l.name === name);
     const now = await orderValues(order, user);
     if (existing) {
-      await orders.setLead(order.id, existing.id);
-      await orders.setSynced(order.id, now);
+      await orderLinked(order, user.id, existing.id, now);
       return 'adopted';
     }
     const created = await crm.client.createLeadWithContact({
       name, price: now.price, custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }), contact: { id: link.contactId },
     }, `order-${order.id}`);
-    await orders.setLead(order.id, created.leadId);
-    await orders.setSynced(order.id, now);
+    await orderLinked(order, user.id, created.leadId, now);
     return 'created';
   }
 

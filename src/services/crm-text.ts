@@ -126,3 +126,20 @@ export function subscriptionEventNote(event: { kind: string; details: Record<str
   }
   return `${text}${SOURCE_SUFFIX[event.source] ?? ''}`;
 }
+
+const PREFERENCE_LABELS: [role: 'interval' | 'bouquet' | 'address' | 'wishes', label: string][] = [
+  ['interval', 'Интервал'], ['bouquet', 'Букет'], ['address', 'Адрес'], ['wishes', 'Пожелания'],
+];
+
+/** The preferences changed on the site, as notes «Интервал: 1 раз в неделю → 1 раз в 2 недели» (an empty value is «—»). */
+export function preferenceNotes(before: Partial<Record<string, unknown>>, after: Partial<Record<string, unknown>>): string[] {
+  const shown = (v: unknown) => (v === undefined || v === null || String(v).trim() === '' ? '—' : String(v));
+  return PREFERENCE_LABELS.filter(([role]) => role in before && role in after && shown(before[role]) !== shown(after[role]))
+    .map(([role, label]) => `${label}: ${shown(before[role])} → ${shown(after[role])}`);
+}
+
+/** «Заказ №12 подтверждён, 9 000 ₽». */
+export function orderConfirmedNote(orderId: number, priceKopecks: number): string {
+  const roubles = String(Math.round(priceKopecks / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
+  return `Заказ №${orderId} подтверждён, ${roubles} ₽`;
+}

@@ -48,7 +48,7 @@ export function createPrivacyService({ db, documents, devices, onMarketingConsen
         'account_sum_kopecks', 'last_login_at', 'last_login_ip', 'created_at', 'updated_at', 'amo_lead_id', 'amo_contact_id',
         'amo_status_id', 'amo_pipeline_id', 'amo_synced_at', 'paused_from', 'paused_until', 'cancelled_at', 'cancel_reason', 'cancel_comment',
       );
-      const [orders, consents, signIns, deliveryExceptions, history, sessions] = await Promise.all([
+      const [orders, consents, signIns, deliveryExceptions, history, crmNotes, sessions] = await Promise.all([
         db('orders').where({ user_id: userId }).orderBy('id').select('id', 'bouquet', 'delivery_date', 'address', 'wishes', 'price_kopecks', 'status',
           'amo_lead_id', 'confirmed_at', 'cancelled_at', 'created_at', 'updated_at'),
         db('consent_events').where({ user_id: userId }).orderBy('id').select('document', 'action', 'version', 'text_sha256', 'language', 'ip', 'user_agent', 'at'),
@@ -56,6 +56,7 @@ export function createPrivacyService({ db, documents, devices, onMarketingConsen
           .select('event', 'ip', 'user_agent', 'at'),
         db('delivery_exceptions').where({ user_id: userId }).orderBy('scheduled_date').select('scheduled_date', 'kind', 'new_date', 'source', 'created_at'),
         db('subscription_events').where({ user_id: userId }).orderBy('id').select('kind', 'details', 'source', 'created_at'),
+        db('amocrm_note_outbox').where({ user_id: userId }).orderBy('id').select('text', 'created_at', 'amo_note_id'),
         devices.list(userId, authVersion, currentSid),
       ]);
       return {
@@ -72,6 +73,7 @@ export function createPrivacyService({ db, documents, devices, onMarketingConsen
         },
         amocrm: user && {
           leadId: user.amo_lead_id, contactId: user.amo_contact_id, statusId: user.amo_status_id, pipelineId: user.amo_pipeline_id, syncedAt: user.amo_synced_at,
+          notes: crmNotes.map((n: { text: string; created_at: Date; amo_note_id: string | null }) => ({ text: n.text, createdAt: n.created_at, sent: n.amo_note_id !== null })),
         },
         orders,
         consents,

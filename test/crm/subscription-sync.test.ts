@@ -12,7 +12,7 @@ import type { AmoSimulator } from '../../src/crm/simulator/simulator.js';
 import { createSubscriptionEventModel, type NewSubscriptionEvent } from '../../src/models/subscription-event-model.js';
 import { crmWorld } from '../helpers/amocrm.js';
 import { TEST_ENV } from '../helpers/app.js';
-import { client, csrfFrom, daysFromToday, signUp } from '../helpers/client.js';
+import { client, csrfFrom, daysFromToday, signUp, submit } from '../helpers/client.js';
 import { waitFor } from '../helpers/wait.js';
 
 type Lead = { id: number; status_id: number; pipeline_id: number; custom_fields_values: { field_name: string; values: { value: unknown }[] }[] | null };
@@ -289,5 +289,29 @@ describe('amoCRM: the subscription on the lead', function () {
     const cancelRequests = api().slice(from);
     expect(cancelRequests).to.deep.equal(['PATCH /api/v4/leads/:id', 'POST /api/v4/leads/:id/notes']);
     console.log(`      amoCRM requests: sign-up ${signUpRequests.length}, skip ${skipRequests.length}, reminders off ${remindersRequests.length}, cancellation ${cancelRequests.length}`);
+  });
+
+  it('preferences changed on the site become notes with the old and new values, once; a confirmed order becomes one note «Заказ №… подтверждён, … ₽»', async () => {
+    const { agent, userId, leadId } = await customer();
+    const page = await agent.get('/account/preferences').expect(200);
+    const date = /name="deliveryDate" type="date" value="([^"]+)"/.exec(page.text)![1]!;
+    await agent.post('/account/preferences').type('form').send({
+      _csrf: csrfFrom(page.text), bouquet: 'seasonal', address: 'ул. Новая, 7', deliveryDate: date, interval: 'biweekly', wishes: 'Больше зелени, без роз',
+    }).expect(303);
+    await waitFor(() => notesOf(leadId).length === 2, 15_000, 'preference notes');
+    expect(notesOf(leadId)).to.deep.equal(['Интервал: 1 раз в неделю → 1 раз в 2 недели', 'Адрес: ул. Ленина, 25, кв. 10 → ул. Новая, 7']);
+
+    // The first post of the order's note loses its answer: still one note.
+    w.simulator.controls.loseAnswer({ method: 'POST', path: /^\/api\/v4\/leads\/\d+\/notes$/ });
+    const res = await submit(agent, '/account/orders/new', { bouquet: 'luxe', deliveryDate: daysFromToday(5), address: 'ул. Цветочная, 1', wishes: '' }, '/account/orders');
+    const orderUrl = res.headers.location!;
+    const orderId = Number(orderUrl.split('/').pop());
+    const orderPage = await agent.get(orderUrl).expect(200);
+    await agent.post(`${orderUrl}/confirm`).type('form').send({ _csrf: csrfFrom(orderPage.text) }).expect(303);
+    await waitFor(async () => Number((await w.t.db('amocrm_note_outbox').where({ user_id: userId }).whereNull('amo_note_id').count('* as n').first())!.n) === 0
+      && Number((await w.t.db('amocrm_note_outbox').where({ user_id: userId }).count('* as n').first())!.n) === 3, 60_000, 'order note sent');
+    expect(notesOf(leadId)).to.deep.equal([
+      'Интервал: 1 раз в неделю → 1 раз в 2 недели', 'Адрес: ул. Ленина, 25, кв. 10 → ул. Новая, 7', `Заказ №${orderId} подтверждён, 9 000 ₽`,
+    ]);
   });
 });
