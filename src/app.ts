@@ -80,7 +80,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const hasher = createPasswordHasher();
   const catalog = createCatalogService({ db });
   const crm = createCrm({ db, settings: amo ?? amoSettingsFrom(config), secrets: config.sessionSecrets, names: config.amocrm.fieldNames, timeZone: config.shopTimeZone });
-  const crmSync = createCrmSyncService({ db, crm, jobs, appUrl: config.appUrl, logger });
+  const crmSync = createCrmSyncService({ db, crm, jobs, appUrl: config.appUrl, logger, timeZone: config.shopTimeZone, cancelStage: config.amocrm.cancelStage });
   const crmAdmin = createCrmAdminService({ db, crm, sync: crmSync, names: config.amocrm.fieldNames });
   const analytics = createAnalyticsService({ db, jobs, config, logger });
   const auth = createAuthService({
@@ -99,7 +99,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const staffOverview = createStaffOverviewService({ db, crm, deliveries: staffDeliveries, timeZone: config.shopTimeZone });
   const documents = createDocuments({ viewsDir: config.paths.views, operator: config.operator, current: versions });
   const consents = createConsentService({ db, documents });
-  const privacy = createPrivacyService({ db, documents, devices });
+  const privacy = createPrivacyService({ db, documents, devices, onMarketingConsentChange: crmSync.customerChanged });
   const totp = createTotpService({ db, secrets: config.sessionSecrets });
   const crmErase = createCrmEraseService({ crm, jobs });
   const accountDeletion = createAccountDeletionService({ db, auth, jobs, crmErase });

@@ -92,12 +92,17 @@ const commands: Record<string, Command> = {
     },
   },
   'amocrm:fields': {
-    usage: 'amocrm:fields           find the eight lead fields in amoCRM and create the missing ones',
+    usage: 'amocrm:fields           find the lead fields in amoCRM, create the missing ones, and check AMOCRM_CANCEL_STAGE',
     async run(_args, ctx) {
       await withServices(ctx, async ({ crmAdmin }) => {
         const { created, missing } = await crmAdmin.createMissingFields();
         process.stdout.write(`created: ${created.join(', ') || 'none'}; missing: ${missing.join(', ') || 'none'}\n`);
         if (missing.length) process.exitCode = 1;
+        const stage = await crmAdmin.cancelStageProblem();
+        if (stage) {
+          process.stderr.write(`${stage}\n`);
+          process.exitCode = 1;
+        }
       });
     },
   },

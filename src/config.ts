@@ -135,7 +135,12 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     wishes: value('AMOCRM_FIELD_WISHES') ?? 'Пожелания к букетам',
     email: value('AMOCRM_FIELD_EMAIL') ?? 'Email',
     referralLink: value('AMOCRM_FIELD_REFERRAL_LINK') ?? 'Реферальная ссылка',
+    subscriptionStatus: value('AMOCRM_FIELD_SUBSCRIPTION_STATUS') ?? 'Статус подписки',
+    marketingConsent: value('AMOCRM_FIELD_MARKETING_CONSENT') ?? 'Согласие на рассылку',
   };
+  /** The pipeline stage (by name) a customer's lead moves to when the subscription is cancelled; none by default. */
+  const cancelStage = value('AMOCRM_CANCEL_STAGE') ?? null;
+  if (cancelStage !== null && cancelStage.length > 255) problems.push('AMOCRM_CANCEL_STAGE is longer than 255 characters');
 
   const webhookSecretText = required('AMOCRM_WEBHOOK_SECRET');
   if (webhookSecretText && webhookSecretText.length < 32) problems.push('AMOCRM_WEBHOOK_SECRET must be at least 32 characters');
@@ -234,7 +239,7 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     sessionSecrets,
     smtpUrl,
     mailFrom,
-    amocrm: { baseUrl: amoBaseUrl, longLivedToken, clientId, clientSecret, redirectUri, authUrl, webhookSecret, fieldNames },
+    amocrm: { baseUrl: amoBaseUrl, longLivedToken, clientId, clientSecret, redirectUri, authUrl, webhookSecret, fieldNames, cancelStage },
     trustProxy,
     logLevel,
     shopTimeZone,

@@ -10,7 +10,7 @@ import { ANALYTICS_SEND } from './services/analytics-service.js';
 import type { AmoSettings } from './crm/connection.js';
 import { DELETED_MAIL } from './services/account-deletion-service.js';
 import { ERASE_CUSTOMER, type ErasePayload } from './services/crm-erase-service.js';
-import { CRM_QUEUE, LEAD_CHANGED, RECONCILE, SYNC_CUSTOMER, SYNC_ORDER, type JobInfo } from './services/crm-sync-service.js';
+import { CRM_QUEUE, LEAD_CHANGED, RECONCILE, REFRESH_DUE, SYNC_CUSTOMER, SYNC_ORDER, type JobInfo } from './services/crm-sync-service.js';
 
 function jobInfo(helpers: JobHelpers): JobInfo {
   return { id: String(helpers.job.id), attempts: helpers.job.attempts, maxAttempts: helpers.job.max_attempts };
@@ -20,9 +20,10 @@ export type TaskDeps = { config: Config; db: Knex; logger: Logger; amo?: AmoSett
 
 /**
  * Hourly: expired sessions, reset tokens, sign-in codes and rate-limit windows go. Every 10 minutes: amoCRM's changes since
- * the last run are read back (a webhook lost during an outage is still applied), in the amoCRM queue.
+ * the last run are read back (a webhook lost during an outage is still applied), in the amoCRM queue. Hourly: the
+ * customers whose lead shows a passed delivery date or a pause that has begun or ended are synced again.
  */
-export const CRONTAB = ['0 * * * * auth:prune ?max=1', `*/10 * * * * ${RECONCILE} ?max=1&queue=${CRM_QUEUE}`].join('\n');
+export const CRONTAB = ['0 * * * * auth:prune ?max=1', `*/10 * * * * ${RECONCILE} ?max=1&queue=${CRM_QUEUE}`, `5 * * * * ${REFRESH_DUE} ?max=1`].join('\n');
 
 export function createTasks(deps: TaskDeps): TaskList {
   const { auth, mailer, crmSync, crmErase, analytics } = createServices(deps);
@@ -41,6 +42,10 @@ export function createTasks(deps: TaskDeps): TaskList {
     },
     [RECONCILE]: async (_payload, helpers) => {
       await crmSync.runJob(RECONCILE, null, jobInfo(helpers), () => crmSync.reconcile());
+    },
+    [REFRESH_DUE]: async () => {
+      const queued = await crmSync.refreshDue();
+      if (queued) deps.logger.info({ queued }, 'amoCRM: customers whose lead shows a passed date queued for sync');
     },
     [SYNC_CUSTOMER]: async (payload, helpers) => {
       const { userId } = payload as { userId: number };

@@ -32,6 +32,7 @@ export type AmoLead = {
   _embedded?: { contacts?: { id: number; is_main?: boolean }[] };
 };
 export type AmoPipeline = { id: number; name: string; is_main: boolean; _embedded: { statuses: { id: number; name: string; sort: number; type: number }[] } };
+export type AmoNote = { id: number; entity_id: number; note_type: string; created_at: number; params: { text?: string } | null };
 export type TokenPair = { accessToken: string; refreshToken: string; expiresIn: number };
 
 export type NewLead = {
@@ -156,7 +157,7 @@ export function createAmoClient(deps: ClientDeps) {
       return { leadId: created.id, contactId: created.contact_id ?? null };
     },
 
-    async updateLead(id: number, changes: { name?: string; price?: number; status_id?: number; custom_fields_values?: CustomFieldValue[] }): Promise<void> {
+    async updateLead(id: number, changes: { name?: string; price?: number; status_id?: number; pipeline_id?: number; custom_fields_values?: CustomFieldValue[] }): Promise<void> {
       await call('PATCH', `/api/v4/leads/${id}`, { data: changes });
     },
 
@@ -184,6 +185,29 @@ export function createAmoClient(deps: ClientDeps) {
 
     async addNote(leadId: number, text: string): Promise<void> {
       await call('POST', `/api/v4/leads/${leadId}/notes`, { data: [{ note_type: 'common', params: { text } }] });
+    },
+
+    /**
+     * Adds common notes to one lead in one request; the note ids come back by request_id (amoCRM has no
+     * idempotency key: a caller that may repeat the request after a lost answer must look first, see leadNotes).
+     */
+    async addNotes(leadId: number, notes: { text: string; requestId: string }[]): Promise<Map<string, number>> {
+      const body = await call<{ _embedded: { notes: { id: number; request_id: string }[] } }>('POST', `/api/v4/leads/${leadId}/notes`, {
+        data: notes.map((n) => ({ note_type: 'common', params: { text: n.text }, request_id: n.requestId })),
+      });
+      return new Map((body?._embedded.notes ?? []).map((n) => [String(n.request_id), Number(n.id)]));
+    },
+
+    /** Every note of a lead, oldest first (paged by 250). */
+    async leadNotes(leadId: number): Promise<AmoNote[]> {
+      const all: AmoNote[] = [];
+      for (let page = 1; page <= 40; page++) {
+        const body = await call<{ _embedded: { notes: AmoNote[] }; _links?: { next?: unknown } }>('GET', `/api/v4/leads/${leadId}/notes`, { params: { page, limit: 250 } });
+        if (!body) break;
+        all.push(...body._embedded.notes);
+        if (!body._links?.next) break;
+      }
+      return all;
     },
 
     async webhooks(): Promise<{ destination: string; settings: string[] }[]> {

@@ -1,11 +1,16 @@
-// The eight lead fields of the design document, found in the amoCRM account by name (names configurable) and
-// written by field_id — amoCRM refuses fields identified only by name. The map is kept in PostgreSQL so that
-// every process shares it; `resolve()` reads the account again and `createMissing()` adds what is not there.
+// The lead fields, found in the amoCRM account by name (names configurable) and written by field_id — amoCRM
+// refuses fields identified only by name. The map is kept in PostgreSQL so that every process shares it;
+// `resolve()` reads the account again and `createMissing()` adds what is not there. The eight fields of the
+// design document are required; the later ones (subscription status, marketing consent) are sent once they
+// exist, so that an account set up for an earlier release keeps syncing until `amocrm:fields` is run.
 import type { Knex } from 'knex';
 import { AmoError, type AmoClient, type AmoCustomField, type AmoLead, type CustomFieldValue } from './amocrm-client.js';
 
-export const FIELD_ROLES = ['sum', 'bouquet', 'address', 'deliveryDate', 'interval', 'wishes', 'email', 'referralLink'] as const;
+export const FIELD_ROLES = ['sum', 'bouquet', 'address', 'deliveryDate', 'interval', 'wishes', 'email', 'referralLink', 'subscriptionStatus', 'marketingConsent'] as const;
 export type FieldRole = (typeof FIELD_ROLES)[number];
+/** Roles whose field may be missing without stopping the sync: their values are simply not sent yet. */
+const OPTIONAL_ROLES: ReadonlySet<FieldRole> = new Set(['subscriptionStatus', 'marketingConsent']);
+const REQUIRED_ROLES = FIELD_ROLES.filter((r) => !OPTIONAL_ROLES.has(r));
 export type FieldNames = Record<FieldRole, string>;
 
 /** How each field is created when it is missing. */
@@ -18,10 +23,15 @@ export const FIELD_SPECS: Record<FieldRole, { type: string; enums?: string[] }> 
   wishes: { type: 'textarea' },
   email: { type: 'text' },
   referralLink: { type: 'url' },
+  // Free text: «активна», «пауза до 12.01.2027», «отменена» — a list field could not hold the date.
+  subscriptionStatus: { type: 'text' },
+  // amoCRM's checkbox: written as {"value": true|false}.
+  marketingConsent: { type: 'checkbox' },
 };
 
-/** The lead's values in their plain form: money in roubles, dates as YYYY-MM-DD, selects by their label. */
-export type LeadValues = Partial<Record<FieldRole, string | number>>;
+/** The lead's values in their plain form: money in roubles, dates as YYYY-MM-DD, selects by their label, checkboxes as booleans. */
+type LeadValue = string | number | boolean;
+export type LeadValues = Partial<Record<FieldRole, LeadValue>>;
 
 type MappedField = { role: FieldRole; name: string; fieldId: number; type: string; enums: { id: number; value: string }[] };
 
@@ -66,22 +76,26 @@ export function createFieldMap({ db, client, names, timeZone }: { db: Knex; clie
     return { found: found.map((f) => f.role), missing };
   }
 
-  /** The full map; reads the account once when the stored one is incomplete. Missing fields are a permanent problem. */
+  /**
+   * The map; reads the account once when a required field is not in the stored one. Missing required fields are a
+   * permanent problem; missing optional ones are left out (`amocrm:fields` or the staff page maps them again).
+   */
   async function complete(): Promise<Map<FieldRole, MappedField>> {
     let fields = await stored();
-    if (fields.length < FIELD_ROLES.length) {
+    if (REQUIRED_ROLES.some((r) => !fields.some((f) => f.role === r))) {
       await resolve();
       fields = await stored();
     }
     const map = new Map(fields.map((f) => [f.role, f]));
-    const missing = FIELD_ROLES.filter((r) => !map.has(r));
+    const missing = REQUIRED_ROLES.filter((r) => !map.has(r));
     if (missing.length) {
       throw new AmoError('invalid', `amoCRM lead fields are missing: ${missing.map((r) => `«${names[r]}»`).join(', ')} (staff: create missing fields)`);
     }
     return map;
   }
 
-  function encode(field: MappedField, value: string | number | undefined): CustomFieldValue {
+  function encode(field: MappedField, value: LeadValue | undefined): CustomFieldValue {
+    if (field.type === 'checkbox') return { field_id: field.fieldId, values: [{ value: value === true }] };
     if (value === undefined || value === '') return { field_id: field.fieldId, values: null as never };
     if (field.type === 'select' || field.type === 'radiobutton' || field.type === 'multiselect') {
       const option = field.enums.find((e) => norm(e.value) === norm(String(value)));
@@ -112,15 +126,21 @@ export function createFieldMap({ db, client, names, timeZone }: { db: Knex; clie
       return { created: missing.filter((r) => !after.missing.includes(r)), missing: after.missing };
     },
 
-    /** custom_fields_values for the given roles; on create, empty values are left out. */
+    /** custom_fields_values for the given roles; on create, empty values are left out, and so are roles without a field. */
     async encode(values: LeadValues, options: { forCreate: boolean }): Promise<CustomFieldValue[]> {
       const map = await complete();
       const out: CustomFieldValue[] = [];
-      for (const [role, value] of Object.entries(values) as [FieldRole, string | number | undefined][]) {
+      for (const [role, value] of Object.entries(values) as [FieldRole, LeadValue | undefined][]) {
         if (options.forCreate && (value === undefined || value === '')) continue;
-        out.push(encode(map.get(role)!, value));
+        const field = map.get(role);
+        if (field) out.push(encode(field, value));
       }
       return out;
+    },
+
+    /** The roles that have a field in the account (every required one, or an error). */
+    async present(): Promise<Set<FieldRole>> {
+      return new Set((await complete()).keys());
     },
 
     /** The lead's field values read back into their plain form (for changes made by staff in amoCRM). */
@@ -140,6 +160,8 @@ export function createFieldMap({ db, client, names, timeZone }: { db: Knex; clie
           out[field.role] = Number.isFinite(n) ? unixToDate(n, timeZone) : String(first.value);
         } else if (field.type === 'numeric' || field.type === 'price') {
           out[field.role] = Number(first.value);
+        } else if (field.type === 'checkbox') {
+          out[field.role] = first.value === true || first.value === 'true' || first.value === 1 || first.value === '1';
         } else {
           out[field.role] = String(first.value);
         }

@@ -27,6 +27,12 @@ export function createAmocrmStatusModel(db: Knex | Knex.Transaction) {
       });
       kept.delete(db);
     },
+    /** The stages of that name (case and surrounding spaces ignored), in every pipeline. */
+    async findByName(name: string): Promise<Stage[]> {
+      const rows: { status_id: string | number; pipeline_id: string | number; name: string; pipeline_name: string }[] = await db('amocrm_statuses')
+        .whereRaw('lower(trim(name)) = lower(trim(?))', [name]).select('status_id', 'pipeline_id', 'name', 'pipeline_name');
+      return rows.map((r) => ({ statusId: Number(r.status_id), pipelineId: Number(r.pipeline_id), name: r.name, pipelineName: r.pipeline_name }));
+    },
     async name(statusId: number): Promise<string | null> {
       if (!db.isTransaction) {
         const known = (await allNames()).get(statusId);

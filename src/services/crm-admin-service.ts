@@ -73,6 +73,9 @@ export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm:
       return crm.fields.createMissing();
     },
 
+    /** Whether the configured cancellation stage exists in amoCRM (null: yes, or none configured). */
+    cancelStageProblem: () => sync.cancelStageProblem(),
+
     /** After a 402/403 pause: send again, and run the waiting jobs now. */
     async resume(): Promise<void> {
       await crm.connection.resume();

@@ -16,7 +16,11 @@ import { createOrderModel, type Order } from '../models/order-model.js';
 import { createWebhookIntake } from '../models/webhook-model.js';
 import type { AmoLead } from '../crm/amocrm-client.js';
 import { parseWebhook } from '../crm/webhook-parser.js';
+import { createSubscriptionModel } from '../models/subscription-model.js';
+import { createCrmNoteModel, type PendingNote } from '../models/crm-note-model.js';
 import { INTERVALS } from './catalog-service.js';
+import { orderConfirmedNote, preferenceNotes, subscriptionEventNote, subscriptionStatusText } from './crm-text.js';
+import { dateIn, deliveriesBetween } from './deliveries.js';
 import type { JobQueue } from './job-queue.js';
 
 export const CRM_QUEUE = 'amocrm';
@@ -24,33 +28,151 @@ export const SYNC_CUSTOMER = 'amocrm:sync-customer';
 export const SYNC_ORDER = 'amocrm:sync-order';
 export const LEAD_CHANGED = 'amocrm:lead-changed';
 export const RECONCILE = 'amocrm:reconcile';
+export const REFRESH_DUE = 'amocrm:refresh-due';
 /** amoCRM's system stage "closed and not realised". */
 const LOST_STATUS_ID = 143;
 
-type Snapshot = { values: LeadValues; price: number; email: string };
+/** What was last sent to the lead; `cancelled` (absent in snapshots of earlier releases) moves the lead once. */
+type Snapshot = { values: LeadValues; price: number; email: string; cancelled?: boolean };
+/** Notes posted in one request (amoCRM recommends ≤ 50 entities per write). */
+const NOTE_BATCH = 50;
+/** How far amoCRM's clock may be behind ours when looking for a note whose answer was lost. */
+const CLOCK_SKEW_S = 600;
+/** How far ahead the next delivery is looked for: longer than the longest pause (6 months) plus a month. */
+const LOOKAHEAD_DAYS = 400;
+
+function addDays(date: string, days: number): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
 export type JobInfo = { id: string; attempts: number; maxAttempts: number };
 
 /** A job that could not run now and should be tried again later. */
 export class RetryLater extends Error {}
 
-export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Knex; crm: Crm; jobs: JobQueue; appUrl: string; logger: Logger }) {
+export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, cancelStage = null }: {
+  db: Knex; crm: Crm; jobs: JobQueue; appUrl: string; logger: Logger; timeZone: string;
+  /** The stage (by name) a customer's lead moves to when the subscription is cancelled; null: it stays. */
+  cancelStage?: string | null;
+}) {
   const users = createUserModel(db);
   const links = createCrmLinkModel(db);
   const log = createSyncLogModel(db);
+  const noteState = createCrmNoteModel(db);
+  const noteText = (n: PendingNote) => (n.from === 'subscription_events' ? subscriptionEventNote(n) : n.text);
   const ru = translator('ru');
+  let stageWarned = false;
 
-  async function valuesOf(user: User): Promise<Snapshot> {
-    const category = user.bouquet ? await createBouquetCategoryModel(db).findByCode(user.bouquet) : null;
+  /** The subscription as amoCRM shows it: the next real delivery (after skips, moves, pauses; none when cancelled) and the status. */
+  async function subscriptionOf(user: User, db_: Knex | Knex.Transaction): Promise<{ nextDelivery: string; status: string; cancelled: boolean }> {
+    const today = dateIn(new Date(), timeZone);
+    const record = await createSubscriptionModel(db_).load(user.id, today, addDays(today, LOOKAHEAD_DAYS));
+    if (!record || !record.subscription.firstDate || !record.subscription.interval) return { nextDelivery: user.deliveryDate ?? '', status: '', cancelled: false };
+    const next = deliveriesBetween(record.subscription, record.exceptions, [], today, addDays(today, LOOKAHEAD_DAYS))
+      .find((e) => e.state === 'planned' || e.state === 'moved');
+    return { nextDelivery: next?.date ?? '', status: subscriptionStatusText(record.subscription, today), cancelled: record.subscription.cancelled };
+  }
+
+  /** Whether the customer's latest answer to the marketing consent is a grant. */
+  async function marketingConsent(userId: number, db_: Knex | Knex.Transaction): Promise<boolean> {
+    const latest = await db_('consent_events').where({ user_id: userId, document: 'marketing' }).orderBy('id', 'desc').first('action');
+    return latest?.action === 'grant';
+  }
+
+  async function valuesOf(user: User, db_: Knex | Knex.Transaction = db): Promise<Snapshot> {
+    const category = user.bouquet ? await createBouquetCategoryModel(db_).findByCode(user.bouquet) : null;
     const sum = Math.round((user.accountSumKopecks ?? 0) / 100);
+    const subscription = await subscriptionOf(user, db_);
     return {
       price: sum,
       email: user.email,
+      cancelled: subscription.cancelled,
       values: {
-        sum, bouquet: category?.nameRu ?? '', address: user.address ?? '', deliveryDate: user.deliveryDate ?? '',
+        sum, bouquet: category?.nameRu ?? '', address: user.address ?? '', deliveryDate: subscription.nextDelivery,
         interval: user.interval ? ru(`interval.${user.interval}`) : '', wishes: user.wishes, email: user.email,
         referralLink: `${appUrl}/${user.referralId}`,
+        subscriptionStatus: subscription.status, marketingConsent: await marketingConsent(user.id, db_),
       },
     };
+  }
+
+  /** The snapshot with only the roles whose field exists in the account: the others are sent once it does. */
+  async function sendable(snapshot: Snapshot): Promise<Snapshot> {
+    const present = await crm.fields.present();
+    return { ...snapshot, values: Object.fromEntries(Object.entries(snapshot.values).filter(([role]) => present.has(role as FieldRole))) };
+  }
+
+  /** The cancellation stage in the lead's pipeline (else the first pipeline that has one), read again once if unknown. */
+  async function cancelStageOf(userId: number): Promise<{ statusId: number; pipelineId: number } | null> {
+    if (!cancelStage) return null;
+    const statuses = createAmocrmStatusModel(db);
+    let found = await statuses.findByName(cancelStage);
+    if (!found.length) {
+      await refreshStages();
+      found = await statuses.findByName(cancelStage);
+    }
+    if (!found.length) {
+      if (!stageWarned) logger.error({ stage: cancelStage }, 'AMOCRM_CANCEL_STAGE names no stage of the amoCRM pipelines; cancelled leads are not moved');
+      stageWarned = true;
+      return null;
+    }
+    const pipelineId = (await db('users').where({ id: userId }).first('amo_pipeline_id'))?.amo_pipeline_id;
+    const stage = found.find((s) => s.pipelineId === Number(pipelineId)) ?? found[0]!;
+    return { statusId: stage.statusId, pipelineId: stage.pipelineId };
+  }
+
+  /**
+   * Every subscription change of the customer not yet on the lead (and every other note waiting for it:
+   * preference changes, confirmed orders) becomes one note, in order. Exactly once:
+   * each row is marked as attempted (committed) before its post; a row attempted earlier whose answer never came
+   * is looked for among the lead's notes first — the same text, created no earlier than the attempt (less clock
+   * skew), and not already the note of another row — and re-posted only when it is not there. Jobs of the
+   * amoCRM queue run one at a time, so no other post of the same row can be under way.
+   */
+  const requestIdOf = (n: PendingNote) => `${n.from === 'subscription_events' ? 'event' : 'note'}-${n.id}`;
+
+  async function sendNotes(userId: number, leadId: number): Promise<number> {
+    let posted = 0;
+    for (let round = 0; round < 20; round++) {
+      const pending = await noteState.pending(userId, NOTE_BATCH);
+      if (!pending.length) break;
+      const toPost: PendingNote[] = [];
+      const uncertain = pending.filter((e) => e.attemptedAt !== null);
+      const onLead = uncertain.length ? await crm.client.leadNotes(leadId) : [];
+      const claimed = uncertain.length ? await noteState.claimedNoteIds(userId) : new Set<number>();
+      for (const event of pending) {
+        if (event.attemptedAt) {
+          const text = noteText(event);
+          const since = Math.floor(event.attemptedAt.getTime() / 1000) - CLOCK_SKEW_S;
+          const found = onLead.find((n) => n.note_type === 'common' && n.params?.text === text && n.created_at >= since && !claimed.has(n.id));
+          if (found) {
+            await noteState.setNoteId(event, found.id);
+            claimed.add(found.id);
+            continue;
+          }
+        }
+        toPost.push(event);
+      }
+      if (!toPost.length) continue;
+      await noteState.markAttempted(toPost);
+      let created: Map<string, number>;
+      try {
+        created = await crm.client.addNotes(leadId, toPost.map((e) => ({ text: noteText(e), requestId: requestIdOf(e) })));
+      } catch (error) {
+        // A refusal (400, 401, 402, 403, 429) created nothing; a timeout or 5xx may have: those stay uncertain.
+        const status = error instanceof AmoError ? error.details.status : undefined;
+        if (status !== undefined && status >= 400 && status < 500) await noteState.clearAttempt(toPost);
+        throw error;
+      }
+      for (const event of toPost) {
+        const noteId = created.get(requestIdOf(event));
+        if (noteId !== undefined) await noteState.setNoteId(event, noteId);
+      }
+      posted += created.size;
+      if (created.size < toPost.length) break; // an answer without some ids: looked for on the next run
+    }
+    return posted;
   }
 
   const leadName = (email: string) => `Цветочная подписка — ${email}`;
@@ -67,7 +189,7 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
     // A deleted account sends nothing more (a job queued before the deletion included): amoCRM's copy is erased instead.
     if (!user || user.role !== 'customer' || (await users.isDeleted(userId))) return 'skipped';
     const link = (await links.get(userId))!;
-    const now = await valuesOf(user);
+    const now = await sendable(await valuesOf(user));
 
     let outcome: 'adopted' | 'updated' = 'updated';
     let { leadId, contactId } = link;
@@ -91,6 +213,7 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
         await links.setSnapshot(userId, now);
         const lead = await crm.client.lead(created.leadId); // its first stage, for the dashboard
         if (lead) await applyLead(lead);
+        await sendNotes(userId, created.leadId); // changes made before the lead existed
         return 'created';
       }
     }
@@ -98,15 +221,26 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
     const changed = (Object.keys(now.values) as FieldRole[]).filter((role) => previous?.values[role] !== now.values[role]);
     const priceChanged = previous?.price !== now.price;
     const emailChanged = previous?.email !== now.email;
-    if (!changed.length && !priceChanged && !emailChanged) return 'unchanged';
-    const values: LeadValues = Object.fromEntries(changed.map((role) => [role, now.values[role]]));
-    await crm.client.updateLead(leadId, {
-      ...(priceChanged ? { price: now.price } : {}),
-      ...(emailChanged ? { name: leadName(now.email) } : {}),
-      ...(changed.length ? { custom_fields_values: await crm.fields.encode(values, { forCreate: false }) } : {}),
-    });
-    if (emailChanged && contactId) await crm.client.updateContactEmail(contactId, now.email);
-    await links.setSnapshot(userId, now);
+    const stage = now.cancelled && previous?.cancelled !== true ? await cancelStageOf(userId) : null;
+    if (changed.length || priceChanged || emailChanged || stage) {
+      const values: LeadValues = Object.fromEntries(changed.map((role) => [role, now.values[role]]));
+      await crm.client.updateLead(leadId, {
+        ...(priceChanged ? { price: now.price } : {}),
+        ...(emailChanged ? { name: leadName(now.email) } : {}),
+        ...(changed.length ? { custom_fields_values: await crm.fields.encode(values, { forCreate: false }) } : {}),
+        ...(stage ? { status_id: stage.statusId, pipeline_id: stage.pipelineId } : {}),
+      });
+      if (emailChanged && contactId) await crm.client.updateContactEmail(contactId, now.email);
+      // The notes of preference changes are decided with the snapshot they compare against: once each.
+      await db.transaction(async (trx) => {
+        await createCrmLinkModel(trx).setSnapshot(userId, now);
+        if (previous) await createCrmNoteModel(trx).add(userId, preferenceNotes(previous.values, now.values));
+      });
+    } else if (previous && previous.cancelled !== now.cancelled) {
+      await links.setSnapshot(userId, now); // cancelled without a stage to move to: nothing to send
+    }
+    const notes = await sendNotes(userId, leadId);
+    if (!changed.length && !priceChanged && !emailChanged && !stage && !notes) return 'unchanged';
     return outcome;
   }
 
@@ -121,6 +255,16 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
         referralLink: `${appUrl}/${user.referralId}`,
       },
     };
+  }
+
+  /** The order's lead is stored with the note for the customer's lead, once (the customer's sync job posts it). */
+  async function orderLinked(order: Order, userId: number, leadId: number, sent: Snapshot): Promise<void> {
+    await db.transaction(async (trx) => {
+      await createOrderModel(trx).setLead(order.id, leadId);
+      await createOrderModel(trx).setSynced(order.id, sent);
+      await createCrmNoteModel(trx).add(userId, [orderConfirmedNote(order.id, order.priceKopecks)]);
+      await jobs.add(trx, SYNC_CUSTOMER, { userId }, { queue: CRM_QUEUE, jobKey: `amocrm:customer:${userId}`, maxAttempts: 25 });
+    });
   }
 
   /** A confirmed order becomes its own lead, linked to the customer's contact; a cancelled one is closed as lost. */
@@ -144,15 +288,13 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
     const existing = (await crm.client.searchLeads(`Заказ №${order.id}`)).find((l) => l.name === name);
     const now = await orderValues(order, user);
     if (existing) {
-      await orders.setLead(order.id, existing.id);
-      await orders.setSynced(order.id, now);
+      await orderLinked(order, user.id, existing.id, now);
       return 'adopted';
     }
     const created = await crm.client.createLeadWithContact({
       name, price: now.price, custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }), contact: { id: link.contactId },
     }, `order-${order.id}`);
-    await orders.setLead(order.id, created.leadId);
-    await orders.setSynced(order.id, now);
+    await orderLinked(order, user.id, created.leadId, now);
     return 'created';
   }
 
@@ -199,8 +341,8 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
       await createUserModel(trx).applyCrmValues(userId, { ...changes, amoStatusId: lead.status_id, amoPipelineId: lead.pipeline_id });
       // Remember the lead as amoCRM holds it now, so that only later changes made there count (and the echo of
       // this very change is recognised as nothing new).
-      const after = await valuesOf((await createUserModel(trx).findById(userId))!);
-      const held: Snapshot = { email: sent.email, price: lead.price, values: { ...after.values, ...seen } };
+      const after = await valuesOf((await createUserModel(trx).findById(userId))!, trx);
+      const held: Snapshot = { email: sent.email, price: lead.price, cancelled: sent.cancelled ?? after.cancelled, values: { ...after.values, ...seen } };
       await createCrmLinkModel(trx).setSnapshot(userId, held);
     });
     return 'applied';
@@ -263,6 +405,33 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger }: { db: Kn
     },
     syncCustomer,
     syncOrder,
+
+    /**
+     * Cron: what the lead shows changes with the calendar too — a delivery date that has passed, a pause that has
+     * begun or ended. Queues the sync of each customer whose last sent values are out of date that way (the
+     * sync then sends the next real delivery and the status of today). Returns how many were queued.
+     */
+    async refreshDue(): Promise<number> {
+      const today = dateIn(new Date(), timeZone);
+      const ids: number[] = (await db('users').where({ role: 'customer' }).whereNotNull('amo_lead_id').whereNotNull('amo_snapshot')
+        .andWhere((q) => q
+          .whereRaw("coalesce(amo_snapshot #>> '{values,deliveryDate}', '') between '0000' and ?", [addDays(today, -1)])
+          .orWhereRaw("paused_from <= ? and amo_snapshot #>> '{values,subscriptionStatus}' like 'активна, пауза%'", [today])
+          .orWhereRaw("paused_until <= ? and amo_snapshot #>> '{values,subscriptionStatus}' like 'пауза до%'", [today]))
+        .orderBy('id').limit(5000).pluck('id')).map(Number);
+      await db.transaction(async (trx) => {
+        for (const id of ids) await jobs.add(trx, SYNC_CUSTOMER, { userId: id }, { queue: CRM_QUEUE, jobKey: `amocrm:customer:${id}`, maxAttempts: 25 });
+      });
+      return ids.length;
+    },
+
+    /** For `amocrm:fields`: reads the pipelines and tells whether AMOCRM_CANCEL_STAGE names a stage (null: fine or not set). */
+    async cancelStageProblem(): Promise<string | null> {
+      if (!cancelStage) return null;
+      await refreshStages();
+      if ((await createAmocrmStatusModel(db).findByName(cancelStage)).length) return null;
+      return `AMOCRM_CANCEL_STAGE: no stage named «${cancelStage}» in the amoCRM pipelines`;
+    },
     runJob,
 
     /** The customer an order belongs to (for the sync log), or null when the order is gone. */

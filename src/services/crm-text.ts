@@ -71,3 +71,75 @@ export function crmText(message: string | null, t: Translate): string | null {
   if ((m = /^((?:GET|POST|PATCH|PUT|DELETE) \S+): (.*)$/s.exec(message))) return `${m[1]} — ${t('staff.crm.unreachable')}: ${m[2]}`;
   return message;
 }
+
+// What the sync writes into amoCRM for managers, in Russian: the lead's subscription status and one note per
+// change of the subscription (table subscription_events).
+
+const MONTHS_GENITIVE = ['января', 'февраля', 'марта', 'апреля', 'мая', 'июня', 'июля', 'августа', 'сентября', 'октября', 'ноября', 'декабря'];
+
+/** 'YYYY-MM-DD' → «12 декабря». */
+export function dayMonth(date: string): string {
+  const [, m, d] = date.split('-').map(Number) as [number, number, number];
+  return `${d} ${MONTHS_GENITIVE[m - 1]}`;
+}
+
+/** 'YYYY-MM-DD' → «12.01.2027». */
+const dotted = (date: string) => date.split('-').reverse().join('.');
+
+/** The lead's «Статус подписки»: «активна», «пауза до 12.01.2027» (the first day delivered again), «отменена». */
+export function subscriptionStatusText(state: { cancelled: boolean; pausedFrom: string | null; pausedUntil: string | null }, today: string): string {
+  if (state.cancelled) return 'отменена';
+  if (state.pausedFrom !== null && state.pausedUntil !== null && state.pausedUntil > today) {
+    return state.pausedFrom <= today ? `пауза до ${dotted(state.pausedUntil)}` : `активна, пауза с ${dotted(state.pausedFrom)} до ${dotted(state.pausedUntil)}`;
+  }
+  return 'активна';
+}
+
+export const CANCEL_REASONS_RU: Record<string, string> = {
+  price: 'дорого', too_often: 'слишком часто', moving: 'переезд', quality: 'качество букетов', other: 'другое',
+};
+
+const SOURCE_SUFFIX: Record<string, string> = { account: '', mail: ' (по ссылке из письма)', staff: ' (сотрудник)' };
+
+/** One change of the subscription as the note on the customer's lead. */
+export function subscriptionEventNote(event: { kind: string; details: Record<string, string | number | null>; source: string }): string {
+  const d = event.details;
+  const day = (key: string) => (typeof d[key] === 'string' ? dayMonth(d[key] as string) : '?');
+  let text: string;
+  switch (event.kind) {
+    case 'skip': text = `Клиент пропустил доставку ${day('date')}`; break;
+    case 'unskip': text = `Клиент вернул доставку ${day('date')}`; break;
+    case 'move': text = `Доставка ${day('from')} перенесена на ${day('to')}`; break;
+    case 'pause': text = `Пауза до ${day('until')}`; break;
+    case 'resume': text = 'Подписка возобновлена'; break;
+    case 'cancel': {
+      const reason = CANCEL_REASONS_RU[String(d.reason)] ?? String(d.reason ?? 'причина не указана');
+      const comment = typeof d.comment === 'string' && d.comment.trim() ? ` — “${d.comment.trim()}”` : '';
+      text = `Отмена подписки: ${reason}${comment}`;
+      break;
+    }
+    case 'reactivate': text = typeof d.deliveryDate === 'string' ? `Подписка возобновлена, первая доставка ${day('deliveryDate')}` : 'Подписка возобновлена'; break;
+    case 'gift_order': text = `Подарок: получатель ${String(d.recipientName ?? '').trim() || 'не указан'}, заказ №${d.orderId}`; break;
+    case 'reminders_off': text = 'Напоминания отключены'; break;
+    case 'reminders_on': text = 'Напоминания включены'; break;
+    default: text = `Изменение подписки: ${event.kind}`;
+  }
+  return `${text}${SOURCE_SUFFIX[event.source] ?? ''}`;
+}
+
+const PREFERENCE_LABELS: [role: 'interval' | 'bouquet' | 'address' | 'wishes', label: string][] = [
+  ['interval', 'Интервал'], ['bouquet', 'Букет'], ['address', 'Адрес'], ['wishes', 'Пожелания'],
+];
+
+/** The preferences changed on the site, as notes «Интервал: 1 раз в неделю → 1 раз в 2 недели» (an empty value is «—»). */
+export function preferenceNotes(before: Partial<Record<string, unknown>>, after: Partial<Record<string, unknown>>): string[] {
+  const shown = (v: unknown) => (v === undefined || v === null || String(v).trim() === '' ? '—' : String(v));
+  return PREFERENCE_LABELS.filter(([role]) => role in before && role in after && shown(before[role]) !== shown(after[role]))
+    .map(([role, label]) => `${label}: ${shown(before[role])} → ${shown(after[role])}`);
+}
+
+/** «Заказ №12 подтверждён, 9 000 ₽». */
+export function orderConfirmedNote(orderId: number, priceKopecks: number): string {
+  const roubles = String(Math.round(priceKopecks / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
+  return `Заказ №${orderId} подтверждён, ${roubles} ₽`;
+}

@@ -15,7 +15,11 @@ export type ConsentState = { document: ConsentKind; granted: boolean; version: s
 
 const SIGN_IN_DAYS = 90;
 
-export function createPrivacyService({ db, documents, devices }: { db: Knex; documents: Documents; devices: DeviceService }) {
+export function createPrivacyService({ db, documents, devices, onMarketingConsentChange }: {
+  db: Knex; documents: Documents; devices: DeviceService;
+  /** Called in the transaction that records a grant or withdrawal of the marketing consent (the amoCRM sync). */
+  onMarketingConsentChange?: (trx: Knex.Transaction, userId: number) => Promise<void>;
+}) {
   const consentKinds = DOCUMENT_KINDS.filter((k): k is ConsentKind => k !== 'privacy');
 
   return {
@@ -31,7 +35,10 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
     /** Gives or withdraws an optional consent: the current text's version and hash as shown in `language`. */
     async setOptional(userId: number, kind: OptionalConsent, give: boolean, language: Language, meta: RequestMeta): Promise<void> {
       const shown = documents.render(kind, language);
-      await createConsentEventModel(db).record(userId, give ? 'grant' : 'withdraw', { document: kind, version: shown.version, textSha256: shown.sha256, language }, meta);
+      await db.transaction(async (trx) => {
+        await createConsentEventModel(trx).record(userId, give ? 'grant' : 'withdraw', { document: kind, version: shown.version, textSha256: shown.sha256, language }, meta);
+        if (kind === 'marketing') await onMarketingConsentChange?.(trx, userId);
+      });
     },
 
     /** Everything the shop holds about the customer, secrets left out (see test/personal-data/privacy.test.ts for the table list). */
@@ -41,7 +48,7 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
         'account_sum_kopecks', 'last_login_at', 'last_login_ip', 'created_at', 'updated_at', 'amo_lead_id', 'amo_contact_id',
         'amo_status_id', 'amo_pipeline_id', 'amo_synced_at', 'paused_from', 'paused_until', 'cancelled_at', 'cancel_reason', 'cancel_comment',
       );
-      const [orders, consents, signIns, deliveryExceptions, history, sessions, attribution, analyticsEvents] = await Promise.all([
+      const [orders, consents, signIns, deliveryExceptions, history, crmNotes, sessions, attribution, analyticsEvents] = await Promise.all([
         db('orders').where({ user_id: userId }).orderBy('id').select('id', 'bouquet', 'delivery_date', 'address', 'wishes', 'price_kopecks', 'status',
           'amo_lead_id', 'confirmed_at', 'cancelled_at', 'created_at', 'updated_at', 'recipient_name', 'recipient_phone', 'card_message'),
         db('consent_events').where({ user_id: userId }).orderBy('id').select('document', 'action', 'version', 'text_sha256', 'language', 'ip', 'user_agent', 'at'),
@@ -49,6 +56,7 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
           .select('event', 'ip', 'user_agent', 'at'),
         db('delivery_exceptions').where({ user_id: userId }).orderBy('scheduled_date').select('scheduled_date', 'kind', 'new_date', 'source', 'created_at'),
         db('subscription_events').where({ user_id: userId }).orderBy('id').select('kind', 'details', 'source', 'created_at'),
+        db('amocrm_note_outbox').where({ user_id: userId }).orderBy('id').select('text', 'created_at', 'amo_note_id'),
         devices.list(userId, authVersion, currentSid),
         db('user_attribution').where({ user_id: userId }).first('client_id', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_content', 'utm_term',
           'yclid', 'gclid', 'referrer_host', 'landing_path', 'first_seen_at', 'created_at'),
@@ -68,6 +76,7 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
         },
         amocrm: user && {
           leadId: user.amo_lead_id, contactId: user.amo_contact_id, statusId: user.amo_status_id, pipelineId: user.amo_pipeline_id, syncedAt: user.amo_synced_at,
+          notes: crmNotes.map((n: { text: string; created_at: Date; amo_note_id: string | null }) => ({ text: n.text, createdAt: n.created_at, sent: n.amo_note_id !== null })),
         },
         orders,
         // What brought the customer (kept at sign-up) and the analytics events recorded while the consent stood.

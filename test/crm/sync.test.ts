@@ -201,7 +201,7 @@ describe('amoCRM sync of customers', function () {
     before(async () => { w = await world({ seedLeadFields: false }); });
     after(() => w.close());
 
-    it('when the fields do not exist, then the sync fails with a clear message; "create missing fields" creates all eight with their options', async () => {
+    it('when the fields do not exist, then the sync fails with a clear message; "create missing fields" creates all ten with their options', async () => {
       const { email } = await signUp(client(w.t.app));
       const user = await userRow(w.t, email);
       const failure = await waitFor(async () => w.t.db('amocrm_sync_log').where({ user_id: user.id, outcome: 'failed' }).first(), 10_000, 'failure');
@@ -209,7 +209,7 @@ describe('amoCRM sync of customers', function () {
       const crm = createCrm({ db: w.t.db, settings: amoSettingsFrom(w.t.config), secrets: w.t.config.sessionSecrets, names: w.t.config.amocrm.fieldNames, timeZone: 'Europe/Moscow' });
       const result = await crm.fields.createMissing();
       expect(result.missing).to.deep.equal([]);
-      expect(result.created).to.have.length(8);
+      expect(result.created).to.have.length(10); // the eight of the design document, the subscription status, the marketing consent
       const created = w.simulator.controls.customFields() as unknown as { name: string; type: string; enums: { value: string }[] | null }[];
       expect(created.find((f) => f.name === 'Интервал поставки букетов')!.enums!.map((e) => e.value)).to.deep.equal(['1 раз в неделю', '1 раз в 2 недели', '1 раз в месяц']);
       expect(created.find((f) => f.name === 'Дата доставки')!.type).to.equal('date');

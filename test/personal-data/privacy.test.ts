@@ -29,6 +29,7 @@ const EXPORTED: Record<string, string> = {
   auth_events: 'signInsLast90Days',
   delivery_exceptions: 'subscription.deliveryExceptions',
   subscription_events: 'subscription.history',
+  amocrm_note_outbox: 'amocrm.notes',
   session: 'devices (browser, system, masked IP, last activity; no session id)',
   user_attribution: 'marketing.attribution',
   analytics_events: 'marketing.analyticsEvents',

@@ -46,7 +46,8 @@ export function controlRoutes(controls: SimulatorControls): Router {
   r.post('/lose-answer', (req, res) => {
     const { method, path } = body(req);
     if (typeof method !== 'string' || typeof path !== 'string' || !path) return bad(res, 'method and path are required');
-    controls.loseAnswer(method, path);
+    // The path is matched exactly, as text.
+    controls.loseAnswer({ method, path: new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) });
     done(res);
   });
   r.post('/rate-limit', (req, res) => {

@@ -1,7 +1,7 @@
 // The test controls of the simulator (also served over HTTP by control-routes.ts): inspect what arrived,
 // shape what the next requests get, and act as a manager editing a lead in amoCRM's interface.
 import { isObject, renderField, type EntityType } from './custom-fields.js';
-import type { AccountState, Faults } from './faults.js';
+import type { AccountState, Faults, LostAnswer } from './faults.js';
 import type { OAuth } from './oauth.js';
 import type { Renderer } from './render.js';
 import type { RequestLog } from './request-log.js';
@@ -66,9 +66,10 @@ export function createControls(deps: {
     setAccountState: (accountState: AccountState): void => faults.setAccountState(accountState),
     /** The next `count` API/token requests answer `status` (default amoCRM/nginx body for it, or `body`). */
     failNext: (count: number, status: number, body?: unknown): void => faults.failNext(count, status, body),
+    /** The next request that matches is carried out, but its answer is lost (the connection drops). */
+    loseAnswer: (match?: LostAnswer): void => faults.loseAnswer(match),
     /** Delays every API/token response by `ms` (0 turns it off). */
     delay: (ms: number): void => faults.delay(ms),
-    loseAnswer: (method: string, path: string): void => faults.loseAnswer(method, path),
     setRateLimit: (limit: { perSecond?: number; retryAfterSeconds?: number }): void => faults.setRateLimit(limit),
 
     requests: () => deps.requestLog.entries(),

@@ -1,12 +1,14 @@
 // What stands in front of amoCRM's API: the 7 requests/second limit (sliding one-second window over every
 // request received, rejected ones included), the account's state (402 unpaid, 403 nginx block page), and
-// the test knobs — answer the next N requests with a chosen status, delay every response.
+// the test knobs — answer the next N requests with a chosen status, delay every response, or carry out a
+// request and lose its answer (the connection is dropped after the work is done, as a timeout would look).
 import type { RequestHandler } from 'express';
 import { oauthProblems, problems, sendNginxPage, sendProblem, type Problem } from './problems.js';
 
 export type AccountState = 'ok' | 'payment_required' | 'blocked';
 type Failure = { status: number; body?: unknown };
-type LostAnswer = { method: string; path: string };
+/** Which requests lose their answer: by method and a pattern of the path (both optional). */
+export type LostAnswer = { method?: string; path?: RegExp };
 
 export function createFaults(options: { rateLimitPerSecond: number; retryAfterSeconds?: number }) {
   const defaults = { perSecond: options.rateLimitPerSecond, retryAfter: options.retryAfterSeconds ?? 1 };
@@ -14,18 +16,18 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
   let retryAfter = defaults.retryAfter;
   let arrivals: number[] = [];
   let failures: Failure[] = [];
+  let lost: LostAnswer[] = [];
   let delayMs = 0;
   let accountState: AccountState = 'ok';
-  let lostAnswers: LostAnswer[] = [];
 
   function reset(): void {
     perSecond = defaults.perSecond;
     retryAfter = defaults.retryAfter;
     arrivals = [];
     failures = [];
+    lost = [];
     delayMs = 0;
     accountState = 'ok';
-    lostAnswers = [];
   }
 
   /** Counts the request; true when it is over the limit. Uses the real clock, never the simulated one. */
@@ -65,11 +67,14 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
       return problem ? sendProblem(res, problem) : sendNginxPage(res, status);
     }
     if (accountState === 'blocked') return sendNginxPage(res, 403);
-    const lost = lostAnswers.findIndex((l) => l.method === req.method && req.originalUrl.split('?')[0]!.includes(l.path));
-    if (lost >= 0) {
-      // The request is handled in full; only its answer never reaches the client (a connection lost on the way back).
-      lostAnswers.splice(lost, 1);
-      res.end = (() => { req.socket.destroy(); return res; }) as typeof res.end;
+    const at = lost.findIndex((l) => (!l.method || l.method.toUpperCase() === req.method) && (!l.path || l.path.test(req.originalUrl.split('?')[0]!)));
+    if (at >= 0) {
+      lost.splice(at, 1);
+      // The request is carried out; its answer never leaves: the socket is dropped instead.
+      res.end = (() => {
+        req.socket.destroy();
+        return res;
+      }) as typeof res.end;
     }
     next();
   };
@@ -87,9 +92,8 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
     failNext(count: number, status: number, body?: unknown): void {
       for (let i = 0; i < count; i++) failures.push({ status, body });
     },
-    /** The next request with this method whose path contains `path` is handled, but its answer is lost. */
-    loseAnswer(method: string, path: string): void {
-      lostAnswers.push({ method: method.toUpperCase(), path });
+    loseAnswer(match: LostAnswer = {}): void {
+      lost.push(match);
     },
     delay(ms: number): void {
       delayMs = Math.max(0, ms);
