@@ -6,6 +6,7 @@ import type { Logger } from './logger.js';
 import { isLanguage } from './i18n/i18n.js';
 import { createServices } from './app.js';
 import type { Mail } from './services/mailer.js';
+import { CONFIRMATION_TASK } from './services/email-confirmation-service.js';
 import type { AmoSettings } from './crm/connection.js';
 import { CRM_QUEUE, LEAD_CHANGED, RECONCILE, SYNC_CUSTOMER, SYNC_ORDER, type JobInfo } from './services/crm-sync-service.js';
 
@@ -16,13 +17,13 @@ function jobInfo(helpers: JobHelpers): JobInfo {
 export type TaskDeps = { config: Config; db: Knex; logger: Logger; amo?: AmoSettings };
 
 /**
- * Hourly: expired sessions, reset tokens, sign-in codes and rate-limit windows go. Every 10 minutes: amoCRM's changes since
+ * Hourly: expired sessions, reset tokens, sign-in codes, confirmation links and rate-limit windows go. Every 10 minutes: amoCRM's changes since
  * the last run are read back (a webhook lost during an outage is still applied), in the amoCRM queue.
  */
 export const CRONTAB = ['0 * * * * auth:prune ?max=1', `*/10 * * * * ${RECONCILE} ?max=1&queue=${CRM_QUEUE}`].join('\n');
 
 export function createTasks(deps: TaskDeps): TaskList {
-  const { auth, mailer, crmSync } = createServices(deps);
+  const { auth, emailConfirmations, mailer, crmSync } = createServices(deps);
   return {
     [SYNC_ORDER]: async (payload, helpers) => {
       const { orderId } = payload as { orderId: number };
@@ -49,6 +50,10 @@ export function createTasks(deps: TaskDeps): TaskList {
     'auth:login-code': async (payload) => {
       const p = payload as { email: string; language: string; ip: string | null; userAgent: string | null };
       await auth.sendLoginCode(p.email, isLanguage(p.language) ? p.language : 'ru', { ip: p.ip, userAgent: p.userAgent });
+    },
+    [CONFIRMATION_TASK]: async (payload) => {
+      const p = payload as { userId: number; email: string };
+      await emailConfirmations.send(p.userId, p.email);
     },
     'auth:prune': async () => {
       const pruned = await auth.pruneExpired();

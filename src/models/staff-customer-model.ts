@@ -38,7 +38,7 @@ export type CustomerRecord = {
   bouquet: string | null; address: string | null; deliveryDate: string | null; interval: 'weekly' | 'biweekly' | 'monthly' | null; wishes: string;
   accountSumKopecks: number | null; referralId: string; referredBy: number | null;
   amoLeadId: number | null; amoContactId: number | null; amoSyncedAt: Date | null; amoStatusId: number | null;
-  lastLoginAt: Date | null; lockedUntil: Date | null;
+  lastLoginAt: Date | null; lockedUntil: Date | null; emailConfirmedAt: Date | null; pendingEmail: string | null;
 };
 
 export type CustomerOrder = { id: number; deliveryDate: string; bouquet: string; priceKopecks: number; status: 'placed' | 'confirmed' | 'cancelled'; amoLeadId: number | null; createdAt: Date };
@@ -99,7 +99,8 @@ export function customerPageSql(s: CustomerSearch): Statement {
 }
 
 const RECORD_COLUMNS = ['id', 'email', 'role', 'language', 'created_at', 'bouquet', 'address', 'delivery_date', 'interval', 'wishes',
-  'account_sum_kopecks', 'referral_id', 'referred_by', 'amo_lead_id', 'amo_contact_id', 'amo_synced_at', 'amo_status_id', 'last_login_at', 'locked_until'];
+  'account_sum_kopecks', 'referral_id', 'referred_by', 'amo_lead_id', 'amo_contact_id', 'amo_synced_at', 'amo_status_id', 'last_login_at', 'locked_until',
+  'email_confirmed_at', 'pending_email'];
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
@@ -110,7 +111,7 @@ function toRecord(r: Record<string, unknown>): CustomerRecord {
     interval: r.interval as CustomerRecord['interval'], wishes: r.wishes as string, accountSumKopecks: num(r.account_sum_kopecks),
     referralId: r.referral_id as string, referredBy: num(r.referred_by), amoLeadId: num(r.amo_lead_id), amoContactId: num(r.amo_contact_id),
     amoSyncedAt: r.amo_synced_at as Date | null, amoStatusId: num(r.amo_status_id), lastLoginAt: r.last_login_at as Date | null,
-    lockedUntil: r.locked_until as Date | null,
+    lockedUntil: r.locked_until as Date | null, emailConfirmedAt: r.email_confirmed_at as Date | null, pendingEmail: r.pending_email as string | null,
   };
 }
 
