@@ -5,7 +5,9 @@
 import type { Knex } from 'knex';
 import type { Statement } from './staff-delivery-model.js';
 
-export type CustomerListItem = { id: number; email: string; address: string | null; bouquet: string | null; interval: string | null; createdAt: Date };
+export type CustomerListItem = {
+  id: number; email: string; address: string | null; bouquet: string | null; interval: string | null; createdAt: Date; emailConfirmed: boolean;
+};
 
 export type CustomerSearch = {
   /** A LIKE pattern (already escaped), or null for every customer. */
@@ -51,7 +53,7 @@ export function containsPattern(fragment: string): string {
   return `%${fragment.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-const LIST_COLUMNS = 'id, email, address, bouquet, interval, created_at';
+const LIST_COLUMNS = 'id, email, address, bouquet, interval, created_at, email_confirmed_at is not null as email_confirmed';
 
 function filterOf(s: CustomerSearch) {
   const where: string[] = ["role = 'customer'"];
@@ -121,7 +123,7 @@ export function createStaffCustomerModel(db: Knex | Knex.Transaction) {
     async search(s: CustomerSearch): Promise<{ customers: CustomerListItem[]; matches: number | null }> {
       const toItem = (r: Record<string, unknown>): CustomerListItem => ({
         id: Number(r.id), email: r.email as string, address: r.address as string | null, bouquet: r.bouquet as string | null,
-        interval: r.interval as string | null, createdAt: r.created_at as Date,
+        interval: r.interval as string | null, createdAt: r.created_at as Date, emailConfirmed: r.email_confirmed === true,
       });
       const within = (settings: string, statement: Statement) => db.transaction(async (trx) => {
         await trx.raw(settings); // for this transaction only

@@ -262,7 +262,10 @@ describe('email confirmation (/confirm-email, /account/email/confirmation)', () 
       const { id } = await userOf(email);
       const { agent: staff } = await staffAgent(t);
       expect((await staff.get(`/staff/customers/${id}`).expect(200)).text).to.include('не подтверждён');
+      const listItem = async () => /<li><a href="\/staff\/customers\/\d+">[^<]+<\/a>[\s\S]*?<\/li>/.exec((await staff.get(`/staff/customers?q=${encodeURIComponent(email)}`).expect(200)).text)![0];
+      expect(await listItem()).to.include('email не подтверждён');
       await press(client(t.app), tokenOf(link)).expect(200);
+      expect(await listItem()).not.to.include('не подтверждён');
       const page = await staff.get(`/staff/customers/${id}`).expect(200);
       expect(page.text).to.match(/email подтверждён \d{1,2} [а-я]+ \d{4}, \d{2}:\d{2}/);
       const next = uniqueEmail('moved');
