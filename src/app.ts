@@ -37,6 +37,8 @@ import { createHealthController } from './controllers/health-controller.js';
 import { createHomeController } from './controllers/home-controller.js';
 import { createLoginCodesController } from './controllers/login-codes-controller.js';
 import { createPasswordResetsController } from './controllers/password-resets-controller.js';
+import { createEmailConfirmationsController } from './controllers/email-confirmations-controller.js';
+import { createEmailConfirmationService } from './services/email-confirmation-service.js';
 import { createRegistrationsController } from './controllers/registrations-controller.js';
 import { createSessionsController } from './controllers/sessions-controller.js';
 import { createDevicesController } from './controllers/devices-controller.js';
@@ -87,6 +89,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
     db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, onAccountChange: [crmSync.customerChanged],
     onSignup: [(trx, userId, { attribution, subscriptionKopecks }) => analytics.signedUp(trx, userId, attribution, subscriptionKopecks)],
   });
+  const emailConfirmations = createEmailConfirmationService({ db, jobs, mailer, appUrl: config.appUrl, onEmailChange: [crmSync.customerChanged] });
   const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, onPreferencesChange: crmSync.customerChanged });
   const orders = createOrderService({
     db, timeZone: config.shopTimeZone, onOrderChange: crmSync.orderChanged,
@@ -103,7 +106,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const totp = createTotpService({ db, secrets: config.sessionSecrets });
   const crmErase = createCrmEraseService({ crm, jobs });
   const accountDeletion = createAccountDeletionService({ db, auth, jobs, crmErase });
-  return { analytics, totp, crmErase, accountDeletion, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
+  return { analytics, totp, crmErase, accountDeletion, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, emailConfirmations, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -125,6 +128,7 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     staffTotp,
     sessions: createSessionsController({ auth: services.auth, passport, cookieName, secondStep: staffTotp.begin }),
     passwordResets: createPasswordResetsController({ auth: services.auth }),
+    emailConfirmations: createEmailConfirmationsController({ confirmations: services.emailConfirmations }),
     loginCodes: createLoginCodesController({ auth: services.auth }),
     accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),
     accountDeletion: createAccountDeletionController({ deletion: services.accountDeletion, cookieName }),
@@ -172,6 +176,8 @@ export function createApp(deps: AppDeps) {
       limiter({ name: 'account-change', limit: 20, windowMs: 15 * 60_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
       limiter({ name: 'account-change', perUser: true, limit: 10, windowMs: 15 * 60_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
     ],
+    // A confirmation link sent again: a few an hour per account, so that the button cannot flood an inbox.
+    confirmationResend: limiter({ name: 'confirmation-resend', perUser: true, limit: 3, windowMs: 3600_000, onLimit: controllers.emailConfirmations.limited }),
     // The data export reads every table about the customer: a few downloads an hour each.
     dataExport: limiter({ name: 'data-export', perUser: true, methods: ['GET'], limit: 5, windowMs: 3600_000, onLimit: (_req, res) => res.status(429).render('errors/429') }),
   };

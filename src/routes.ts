@@ -5,7 +5,7 @@ import { noStore, requireStaff, requireUser } from './middleware/locals.js';
 
 type Limits = {
   login: RequestHandler; signup: RequestHandler; forgot: RequestHandler; loginCode: RequestHandler; loginCodeVerify: RequestHandler;
-  accountChange: RequestHandler[]; dataExport: RequestHandler;
+  accountChange: RequestHandler[]; dataExport: RequestHandler; confirmationResend: RequestHandler;
 };
 
 export function routes(c: Controllers, limit: Limits): Router {
@@ -32,6 +32,8 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/forgot-password/sent', noStore, c.passwordResets.sent);
   r.get('/reset-password', noStore, c.passwordResets.edit);
   r.post('/reset-password', noStore, c.passwordResets.update);
+  r.get('/confirm-email', noStore, c.emailConfirmations.show);
+  r.post('/confirm-email', noStore, c.emailConfirmations.confirm);
 
   r.get('/goodbye', c.accountDeletion.goodbye);
   r.get('/privacy', c.documents.privacy);
@@ -49,6 +51,7 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.post('/account/password', requireUser, limit.accountChange, c.accounts.updatePassword);
   r.get('/account/email', requireUser, c.accounts.editEmail);
   r.post('/account/email', requireUser, limit.accountChange, c.accounts.updateEmail);
+  r.post('/account/email/confirmation', requireUser, limit.confirmationResend, c.emailConfirmations.resend);
   r.post('/account/logout-everywhere', requireUser, c.sessions.destroyAll);
   r.get('/account/sessions', requireUser, c.devices.index);
   r.post('/account/sessions/:id/end', requireUser, c.devices.end);

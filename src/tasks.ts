@@ -7,6 +7,7 @@ import { isLanguage } from './i18n/i18n.js';
 import { createServices } from './app.js';
 import type { Mail } from './services/mailer.js';
 import { ANALYTICS_SEND } from './services/analytics-service.js';
+import { CONFIRMATION_TASK } from './services/email-confirmation-service.js';
 import type { AmoSettings } from './crm/connection.js';
 import { DELETED_MAIL } from './services/account-deletion-service.js';
 import { ERASE_CUSTOMER, type ErasePayload } from './services/crm-erase-service.js';
@@ -19,14 +20,14 @@ function jobInfo(helpers: JobHelpers): JobInfo {
 export type TaskDeps = { config: Config; db: Knex; logger: Logger; amo?: AmoSettings };
 
 /**
- * Hourly: expired sessions, reset tokens, sign-in codes and rate-limit windows go. Every 10 minutes: amoCRM's changes since
- * the last run are read back (a webhook lost during an outage is still applied), in the amoCRM queue. Hourly: the
- * customers whose lead shows a passed delivery date or a pause that has begun or ended are synced again.
+ * Hourly: expired sessions, reset tokens, sign-in codes, confirmation links and rate-limit windows go. Every 10 minutes:
+ * amoCRM's changes since the last run are read back (a webhook lost during an outage is still applied), in the amoCRM
+ * queue. Hourly: the customers whose lead shows a passed delivery date or a pause that has begun or ended are synced again.
  */
 export const CRONTAB = ['0 * * * * auth:prune ?max=1', `*/10 * * * * ${RECONCILE} ?max=1&queue=${CRM_QUEUE}`, `5 * * * * ${REFRESH_DUE} ?max=1`].join('\n');
 
 export function createTasks(deps: TaskDeps): TaskList {
-  const { auth, mailer, crmSync, crmErase, analytics } = createServices(deps);
+  const { auth, emailConfirmations, mailer, crmSync, crmErase, analytics } = createServices(deps);
   return {
     [ANALYTICS_SEND]: async (payload) => {
       const { id } = payload as { id: number };
@@ -76,6 +77,10 @@ export function createTasks(deps: TaskDeps): TaskList {
     'auth:login-code': async (payload) => {
       const p = payload as { email: string; language: string; ip: string | null; userAgent: string | null };
       await auth.sendLoginCode(p.email, isLanguage(p.language) ? p.language : 'ru', { ip: p.ip, userAgent: p.userAgent });
+    },
+    [CONFIRMATION_TASK]: async (payload) => {
+      const p = payload as { userId: number; email: string };
+      await emailConfirmations.send(p.userId, p.email);
     },
     'auth:prune': async () => {
       const pruned = await auth.pruneExpired();

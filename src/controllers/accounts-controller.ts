@@ -32,21 +32,20 @@ export function createAccountsController({ auth, accounts }: { auth: AuthService
     },
 
     editEmail(req: Request, res: Response) {
-      res.render('email-changes/edit', { values: { email: req.user!.email }, errors: {} });
+      res.render('email-changes/edit', { values: { email: req.user!.pendingEmail ?? req.user!.email }, errors: {} });
     },
 
     async updateEmail(req: Request, res: Response) {
       const form = parseForm(emailChangeSchema, req.body);
       if (!form.ok) return res.status(422).render('email-changes/edit', { values: form.values, errors: form.errors });
-      const result = await auth.changeEmail(req.user!.id, form.data.currentPassword, form.data.email, req.sessionID, requestMeta(req));
+      const result = await auth.changeEmail(req.user!.id, form.data.currentPassword, form.data.email, requestMeta(req));
       if ('error' in result) {
         const errors = result.error === 'wrong_password' ? { currentPassword: 'password.wrong' as const }
           : result.error === 'locked' ? { currentPassword: 'password.locked' as const }
           : { email: result.error === 'email_taken' ? 'email.taken' as const : 'email.same' as const };
         return res.status(422).render('email-changes/edit', { values: { email: form.data.email }, errors });
       }
-      await renewLogin(req, result.user);
-      req.session.flash = 'flash.email_changed';
+      req.session.flash = 'flash.email_change_requested';
       res.redirect(303, '/account');
     },
   };

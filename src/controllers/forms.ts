@@ -209,3 +209,6 @@ export function privacySchema({ analytics = false } = {}) {
     action: z.enum(['grant', 'withdraw'], { error: 'form.invalid' }),
   });
 }
+
+/** The button of a mailed confirmation link (a form used without login: no `_csrf` needed, S14). */
+export const confirmEmailSchema = z.strictObject({ _csrf: csrf, token: z.string({ error: 'form.invalid' }).max(200) });

@@ -3,9 +3,8 @@ import type { Request, Response } from 'express';
 import { requestMeta } from '../middleware/request-meta.js';
 import { freshSession } from '../middleware/session.js';
 import type { AuthService } from '../services/auth-service.js';
+import { isLinkToken } from '../services/link-tokens.js';
 import { forgotSchema, parseForm, resetSchema, type FormErrors } from './forms.js';
-
-const TOKEN = /^[A-Za-z0-9_-]{20,100}$/;
 
 export function createPasswordResetsController({ auth }: { auth: AuthService }) {
   const renderEdit = (res: Response, status: number, token: string, errors: FormErrors) =>
@@ -35,7 +34,7 @@ export function createPasswordResetsController({ auth }: { auth: AuthService }) 
         return res.redirect(303, '/reset-password');
       }
       const token = req.session.resetToken;
-      if (!token || !TOKEN.test(token) || !(await auth.resetTokenValid(token))) {
+      if (!isLinkToken(token) || !(await auth.resetTokenValid(token))) {
         return res.status(410).render('password-resets/invalid');
       }
       renderEdit(res, 200, token, {});
@@ -44,7 +43,7 @@ export function createPasswordResetsController({ auth }: { auth: AuthService }) 
     async update(req: Request, res: Response) {
       const form = parseForm(resetSchema, req.body);
       const token = (form.ok ? form.data.token : undefined) || req.session.resetToken || '';
-      if (!TOKEN.test(token)) return res.status(410).render('password-resets/invalid');
+      if (!isLinkToken(token)) return res.status(410).render('password-resets/invalid');
       if (!form.ok) return renderEdit(res, 422, token, form.errors);
       const result = await auth.resetPassword(token, form.data.password, requestMeta(req));
       if ('error' in result) {

@@ -9,8 +9,11 @@ import { CsrfError } from './errors.js';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** The forms a visitor posts before login (S14): no token, the cross-origin check alone. */
-export const VISITOR_FORMS: ReadonlySet<string> = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/login/2fa', '/forgot-password', '/reset-password']);
+/**
+ * The forms a visitor posts before login (S14): no token, the cross-origin check alone. The confirmation link's
+ * button is one of them: the mail may be opened in a browser with no session, and its token is its credential.
+ */
+export const VISITOR_FORMS: ReadonlySet<string> = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/login/2fa', '/forgot-password', '/reset-password', '/confirm-email']);
 
 /**
  * Refuses a cross-site POST by the browser's own account of where it came from: Sec-Fetch-Site same-origin or

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 
 export type AuthEventName = 'signup' | 'login_ok' | 'login_fail' | 'locked' | 'reset_requested' | 'reset_done'
   | 'password_changed' | 'email_changed' | 'logout' | 'logout_all' | 'login_code_sent'
-  | 'account_deleted';
+  | 'account_deleted' | 'email_change_requested' | 'email_confirmed';
 
 export type RequestMeta = { ip: string | null; userAgent: string | null };
 

@@ -6,7 +6,9 @@ import type { Knex } from 'knex';
 import type { ChangeSource, SubscriptionEventDetails, SubscriptionEventKind } from './subscription-event-model.js';
 import type { Statement } from './staff-delivery-model.js';
 
-export type CustomerListItem = { id: number; email: string; address: string | null; bouquet: string | null; interval: string | null; createdAt: Date; deletedAt: Date | null };
+export type CustomerListItem = {
+  id: number; email: string; address: string | null; bouquet: string | null; interval: string | null; createdAt: Date; deletedAt: Date | null; emailConfirmed: boolean;
+};
 
 export type CustomerSearch = {
   /** A LIKE pattern (already escaped), or null for every customer. */
@@ -39,7 +41,7 @@ export type CustomerRecord = {
   bouquet: string | null; address: string | null; deliveryDate: string | null; interval: 'weekly' | 'biweekly' | 'monthly' | null; wishes: string;
   accountSumKopecks: number | null; referralId: string; referredBy: number | null;
   amoLeadId: number | null; amoContactId: number | null; amoSyncedAt: Date | null; amoStatusId: number | null;
-  lastLoginAt: Date | null; lockedUntil: Date | null; deletedAt: Date | null;
+  lastLoginAt: Date | null; lockedUntil: Date | null; deletedAt: Date | null; emailConfirmedAt: Date | null; pendingEmail: string | null;
 };
 
 export type CustomerOrder = {
@@ -60,7 +62,7 @@ export function containsPattern(fragment: string): string {
   return `%${fragment.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-const LIST_COLUMNS = 'id, email, address, bouquet, interval, created_at, deleted_at';
+const LIST_COLUMNS = 'id, email, address, bouquet, interval, created_at, deleted_at, email_confirmed_at is not null as email_confirmed';
 
 function filterOf(s: CustomerSearch) {
   const where: string[] = ["role = 'customer'"];
@@ -108,7 +110,8 @@ export function customerPageSql(s: CustomerSearch): Statement {
 }
 
 const RECORD_COLUMNS = ['id', 'email', 'role', 'language', 'created_at', 'bouquet', 'address', 'delivery_date', 'interval', 'wishes',
-  'account_sum_kopecks', 'referral_id', 'referred_by', 'amo_lead_id', 'amo_contact_id', 'amo_synced_at', 'amo_status_id', 'last_login_at', 'locked_until', 'deleted_at'];
+  'account_sum_kopecks', 'referral_id', 'referred_by', 'amo_lead_id', 'amo_contact_id', 'amo_synced_at', 'amo_status_id', 'last_login_at', 'locked_until',
+  'deleted_at', 'email_confirmed_at', 'pending_email'];
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
@@ -120,6 +123,7 @@ function toRecord(r: Record<string, unknown>): CustomerRecord {
     referralId: r.referral_id as string, referredBy: num(r.referred_by), amoLeadId: num(r.amo_lead_id), amoContactId: num(r.amo_contact_id),
     amoSyncedAt: r.amo_synced_at as Date | null, amoStatusId: num(r.amo_status_id), lastLoginAt: r.last_login_at as Date | null,
     lockedUntil: r.locked_until as Date | null, deletedAt: r.deleted_at as Date | null,
+    emailConfirmedAt: r.email_confirmed_at as Date | null, pendingEmail: r.pending_email as string | null,
   };
 }
 
@@ -138,7 +142,7 @@ export function createStaffCustomerModel(db: Knex | Knex.Transaction) {
     async search(s: CustomerSearch): Promise<{ customers: CustomerListItem[]; matches: number | null }> {
       const toItem = (r: Record<string, unknown>): CustomerListItem => ({
         id: Number(r.id), email: r.email as string, address: r.address as string | null, bouquet: r.bouquet as string | null,
-        interval: r.interval as string | null, createdAt: r.created_at as Date, deletedAt: r.deleted_at as Date | null,
+        interval: r.interval as string | null, createdAt: r.created_at as Date, deletedAt: r.deleted_at as Date | null, emailConfirmed: r.email_confirmed === true,
       });
       const within = (settings: string, statement: Statement) => db.transaction(async (trx) => {
         await trx.raw(settings); // for this transaction only

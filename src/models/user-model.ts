@@ -22,6 +22,10 @@ export type User = Nullable<Preferences, 'bouquet' | 'address' | 'deliveryDate' 
   accountSumKopecks: number | null;
   authVersion: number;
   createdAt: Date;
+  /** When the current address was confirmed by a mailed link; null until then. */
+  emailConfirmedAt: Date | null;
+  /** The new address of a change that waits for its confirmation; the current one stays until then. */
+  pendingEmail: string | null;
 };
 
 type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]: T[P] | null };
@@ -38,18 +42,18 @@ export type UserCredentials = {
 type UserRow = {
   id: number; email: string; role: Role; language: Language; referral_id: string; referred_by: number | null;
   bouquet: string | null; address: string | null; delivery_date: string | null; interval: Preferences['interval'] | null; wishes: string;
-  account_sum_kopecks: number | null; auth_version: number; created_at: Date;
+  account_sum_kopecks: number | null; auth_version: number; created_at: Date; email_confirmed_at: Date | null; pending_email: string | null;
 };
 
 const COLUMNS = ['id', 'email', 'role', 'language', 'referral_id', 'referred_by', 'bouquet', 'address', 'delivery_date',
-  'interval', 'wishes', 'account_sum_kopecks', 'auth_version', 'created_at'];
+  'interval', 'wishes', 'account_sum_kopecks', 'auth_version', 'created_at', 'email_confirmed_at', 'pending_email'];
 
 function toUser(row: UserRow): User {
   return {
     id: row.id, email: row.email, role: row.role, language: row.language, referralId: row.referral_id,
     referredBy: row.referred_by, bouquet: row.bouquet, address: row.address, deliveryDate: row.delivery_date,
     interval: row.interval, wishes: row.wishes, accountSumKopecks: row.account_sum_kopecks,
-    authVersion: row.auth_version, createdAt: row.created_at,
+    authVersion: row.auth_version, createdAt: row.created_at, emailConfirmedAt: row.email_confirmed_at ?? null, pendingEmail: row.pending_email ?? null,
   };
 }
 
@@ -66,7 +70,7 @@ export type NewUser = Preferences & {
   accountSumKopecks: number;
 };
 
-function isUniqueViolation(error: unknown): boolean {
+export function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: string }).code === '23505';
 }
 
@@ -166,15 +170,33 @@ export function createUserModel(db: Knex | Knex.Transaction) {
       return row.auth_version;
     },
 
-    /** Changes the email (false when taken) and bumps auth_version. */
-    async updateEmail(id: number, email: string): Promise<number | null> {
-      try {
-        const [row] = await users().where({ id }).update({ email, auth_version: db.raw('auth_version + 1'), updated_at: db.fn.now() }).returning('auth_version');
-        return row.auth_version;
-      } catch (error) {
-        if (isUniqueViolation(error)) return null;
-        throw error;
-      }
+    /** Records the new address of a change (null: none pending); the current address stays until it is confirmed. */
+    async setPendingEmail(id: number, email: string | null): Promise<void> {
+      await users().where({ id }).update({ pending_email: email, updated_at: db.fn.now() });
+    },
+
+    /** Marks the current address confirmed, when it is still `email`. False when the account or address moved on. */
+    async markEmailConfirmed(id: number, email: string): Promise<boolean> {
+      const updated = await users().where({ id }).andWhereRaw('lower(email) = lower(?)', [email])
+        .update({ email_confirmed_at: db.fn.now(), updated_at: db.fn.now() });
+      return updated === 1;
+    },
+
+    /**
+     * Makes the pending address the account's address, confirmed, and bumps auth_version (other sessions and
+     * links die). Null when `email` is no longer the pending one; a taken address throws a unique violation.
+     */
+    async applyPendingEmail(id: number, email: string): Promise<number | null> {
+      const [row] = await users().where({ id }).andWhereRaw('lower(pending_email) = lower(?)', [email]).update({
+        email: db.raw('pending_email'), pending_email: null, email_confirmed_at: db.fn.now(),
+        auth_version: db.raw('auth_version + 1'), updated_at: db.fn.now(),
+      }).returning('auth_version');
+      return row ? row.auth_version : null;
+    },
+
+    /** Whether another account has this address. */
+    async emailTaken(email: string, exceptId: number): Promise<boolean> {
+      return Boolean(await byEmail(email).whereNot({ id: exceptId }).first('id'));
     },
 
     async bumpAuthVersion(id: number): Promise<number> {

@@ -43,6 +43,7 @@ export function createAccountDeletionService({ db, auth, jobs, crmErase }: { db:
           failed_logins: 0, locked_until: null, last_login_at: null, last_login_ip: null,
           amo_lead_id: null, amo_contact_id: null, amo_snapshot: null, amo_synced_at: null, amo_status_id: null, amo_pipeline_id: null,
           paused_from: null, paused_until: null, cancelled_at: null, cancel_reason: null, cancel_comment: null,
+          pending_email: null, email_confirmed_at: null,
           deleted_at: trx.fn.now(), updated_at: trx.fn.now(),
         });
         // Orders: only what accounting needs (bouquet, date, sum, status, times, amoCRM lead); nothing is delivered any more.
@@ -53,6 +54,11 @@ export function createAccountDeletionService({ db, auth, jobs, crmErase }: { db:
         await trx('subscription_events').where({ user_id: userId }).delete();
         await trx('password_resets').where({ user_id: userId }).delete();
         await trx('login_codes').where({ user_id: userId }).delete();
+        await trx('email_confirmations').where({ user_id: userId }).delete();
+        // Notes not yet written to amoCRM (old → new addresses and wishes), what brought the customer and the analytics events.
+        await trx('amocrm_note_outbox').where({ user_id: userId }).delete();
+        await trx('user_attribution').where({ user_id: userId }).delete();
+        await trx('analytics_events').where({ user_id: userId }).delete();
         await trx('auth_events').where({ user_id: userId }).update({ ip: null, user_agent: null });
         // The proof of consent (document, version, text hash, language, time) stays; where from does not (migration 20261205134000).
         await trx('consent_events').where({ user_id: userId }).where((q) => q.whereNotNull('ip').orWhereNotNull('user_agent')).update({ ip: null, user_agent: null });

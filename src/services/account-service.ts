@@ -39,6 +39,8 @@ export function createAccountService({ db, appUrl, timeZone, onPreferencesChange
       const ordered = rows.upcoming.map((o) => ({ date: o.deliveryDate, bouquet: nameOf(o.bouquet), address: o.address, order: o.id as number | null, recipientName: o.recipientName }));
       return {
         email: user.email,
+        emailConfirmed: user.emailConfirmedAt !== null,
+        pendingEmail: user.pendingEmail,
         accountSumKopecks: user.accountSumKopecks ?? 0,
         referralLink: `${appUrl}/${user.referralId}`,
         referredCount: rows.referredCount,

@@ -1,12 +1,13 @@
 // Accounts and their security: sign-up, log-in with lockout, password reset, password and email change,
 // ending sessions. Speaks the domain only; expected failures are return values.
-import { createHash, createHmac, hkdfSync, randomBytes, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Language } from '../i18n/i18n.js';
 import { createAuthEventModel, type RequestMeta } from '../models/auth-event-model.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
 import { createLoginCodeModel } from '../models/login-code-model.js';
 import { createConsentEventModel, type ConsentRecord } from '../models/consent-event-model.js';
+import { createEmailConfirmationModel } from '../models/email-confirmation-model.js';
 import { createPasswordResetModel } from '../models/password-reset-model.js';
 import { createRateCounterModel } from '../models/rate-counter-model.js';
 import { createSessionModel } from '../models/session-model.js';
@@ -14,6 +15,8 @@ import { createUserModel, type Preferences, type User } from '../models/user-mod
 import type { Attribution } from '../middleware/attribution.js';
 import type { JobQueue } from './job-queue.js';
 import type { Mail, Mailer } from './mailer.js';
+import { queueEmailConfirmation } from './email-confirmation-service.js';
+import { hashToken, newLinkToken } from './link-tokens.js';
 import { passwordProblem, type PasswordHasher, type PasswordProblem } from './passwords.js';
 
 export const LOCK_AFTER_FAILURES = 10;
@@ -48,10 +51,6 @@ export type AccountHook = (trx: Knex.Transaction, userId: number) => Promise<voi
 
 /** Work of a sign-up's transaction, after the consents are recorded (analytics keeps the attribution here). */
 export type SignupHook = (trx: Knex.Transaction, userId: number, signup: { attribution: Attribution | null; subscriptionKopecks: number }) => Promise<void>;
-
-export function hashToken(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
 
 export function hashEmail(email: string): string {
   return createHash('sha256').update(email.toLowerCase()).digest('hex').slice(0, 16);
@@ -111,6 +110,7 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
         for (const consent of input.consents) await createConsentEventModel(trx).record(user.id, 'grant', consent, meta);
         for (const hook of onSignup) await hook(trx, user.id, { attribution: input.attribution ?? null, subscriptionKopecks: category.priceKopecks });
         for (const hook of onAccountChange) await hook(trx, user.id);
+        await queueEmailConfirmation(jobs, trx, user.id, user.email);
         return { user };
       });
       if ('error' in result && result.error === 'email_taken') {
@@ -171,9 +171,9 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
     async sendPasswordReset(email: string, language: Language, meta: RequestMeta): Promise<void> {
       const user = await users.findByEmail(email);
       if (!user) return;
-      const token = randomBytes(32).toString('base64url');
+      const { token, hash } = newLinkToken();
       await db.transaction(async (trx) => {
-        await createPasswordResetModel(trx).replaceForUser(user.id, hashToken(token), user.authVersion, RESET_TTL_MINUTES);
+        await createPasswordResetModel(trx).replaceForUser(user.id, hash, user.authVersion, RESET_TTL_MINUTES);
         await createAuthEventModel(trx).record('reset_requested', user.id, meta);
       });
       // The mail is sent here rather than queued again so that the raw token is never stored anywhere.
@@ -268,23 +268,25 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
       return { user: (await users.findById(userId))! };
     },
 
-    async changeEmail(userId: number, currentPassword: string, email: string, keepSid: string, meta: RequestMeta): Promise<{ user: User } | { error: 'wrong_password' | 'locked' | 'email_taken' | 'same_email' }> {
+    /**
+     * Asks for a change of address (S16: the current password first). The new address becomes the account's only
+     * once it is confirmed by the link mailed to it (email-confirmation-service); until then the old one stays, for
+     * login too, and hears that a change was asked for (S17).
+     */
+    async changeEmail(userId: number, currentPassword: string, email: string, meta: RequestMeta): Promise<{ pendingEmail: string } | { error: 'wrong_password' | 'locked' | 'email_taken' | 'same_email' }> {
       const proof = await proveCurrentPassword(userId, currentPassword, meta);
       if ('error' in proof) return proof;
       const { user } = proof;
       if (user.email.toLowerCase() === email.toLowerCase()) return { error: 'same_email' };
-      const changed = await db.transaction(async (trx) => {
-        const version = await createUserModel(trx).updateEmail(userId, email);
-        if (version === null) return false;
-        await createPasswordResetModel(trx).deleteForUser(userId);
-        await createSessionModel(trx).deleteForUser(userId, keepSid);
-        await createAuthEventModel(trx).record('email_changed', userId, meta);
-        for (const hook of onAccountChange) await hook(trx, userId);
-        await mail(trx, { to: user.email, template: 'email-changed', language: user.language, params: { newEmail: email, at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
-        return true;
+      if (await users.emailTaken(email, userId)) return { error: 'email_taken' };
+      await db.transaction(async (trx) => {
+        await createUserModel(trx).setPendingEmail(userId, email);
+        await createEmailConfirmationModel(trx).deleteForUser(userId);
+        await createAuthEventModel(trx).record('email_change_requested', userId, meta);
+        await queueEmailConfirmation(jobs, trx, userId, email);
+        await mail(trx, { to: user.email, template: 'email-change-requested', language: user.language, params: { newEmail: email, at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
       });
-      if (!changed) return { error: 'email_taken' };
-      return { user: (await users.findById(userId))! };
+      return { pendingEmail: email };
     },
 
     /**
@@ -329,8 +331,11 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
     },
 
     /** Periodic clean-up of expired rows. */
-    async pruneExpired(): Promise<{ sessions: number; resets: number; loginCodes: number; counters: number }> {
-      return { sessions: await sessions.deleteExpired(), resets: await resets.deleteExpired(), loginCodes: await loginCodes.deleteExpired(), counters: await counters.deleteExpired() };
+    async pruneExpired(): Promise<{ sessions: number; resets: number; loginCodes: number; emailConfirmations: number; counters: number }> {
+      return {
+        sessions: await sessions.deleteExpired(), resets: await resets.deleteExpired(), loginCodes: await loginCodes.deleteExpired(),
+        emailConfirmations: await createEmailConfirmationModel(db).deleteExpired(), counters: await counters.deleteExpired(),
+      };
     },
   };
 }

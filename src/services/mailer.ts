@@ -10,7 +10,8 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { formatDate, formatDateTime, formatMoney, translator, type Language, type MessageKey } from '../i18n/i18n.js';
 
-export type MailTemplate = 'password-reset' | 'password-changed' | 'email-changed' | 'signup-attempt' | 'login-code' | 'account-deleted';
+export type MailTemplate = 'password-reset' | 'password-changed' | 'email-changed' | 'signup-attempt' | 'login-code' | 'account-deleted'
+  | 'email-confirmation' | 'email-change-requested';
 
 export type Mail = { to: string; template: MailTemplate; language: Language; params?: Record<string, unknown> };
 

@@ -47,6 +47,7 @@ export function createPrivacyService({ db, documents, devices, onMarketingConsen
         'id', 'email', 'role', 'language', 'referral_id', 'referred_by', 'bouquet', 'address', 'delivery_date', 'interval', 'wishes',
         'account_sum_kopecks', 'last_login_at', 'last_login_ip', 'created_at', 'updated_at', 'amo_lead_id', 'amo_contact_id',
         'amo_status_id', 'amo_pipeline_id', 'amo_synced_at', 'paused_from', 'paused_until', 'cancelled_at', 'cancel_reason', 'cancel_comment',
+        'email_confirmed_at', 'pending_email',
       );
       const [orders, consents, signIns, deliveryExceptions, history, crmNotes, sessions, attribution, analyticsEvents] = await Promise.all([
         db('orders').where({ user_id: userId }).orderBy('id').select('id', 'bouquet', 'delivery_date', 'address', 'wishes', 'price_kopecks', 'status',
@@ -68,6 +69,7 @@ export function createPrivacyService({ db, documents, devices, onMarketingConsen
           id: Number(user.id), email: user.email, role: user.role, language: user.language, referralId: user.referral_id,
           referredBy: user.referred_by === null ? null : Number(user.referred_by), createdAt: user.created_at, updatedAt: user.updated_at,
           lastLoginAt: user.last_login_at, lastLoginIp: user.last_login_ip, accountSumKopecks: user.account_sum_kopecks,
+          emailConfirmedAt: user.email_confirmed_at, pendingEmail: user.pending_email,
         },
         preferences: user && { bouquet: user.bouquet, address: user.address, deliveryDate: user.delivery_date, interval: user.interval, wishes: user.wishes },
         subscription: user && {

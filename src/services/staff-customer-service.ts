@@ -18,7 +18,8 @@ const TIMELINE = 30;
 /** The job keys the amoCRM sync uses (src/services/crm-sync-service.ts): one pending job per customer and per order. */
 const customerJobKey = (id: number) => `amocrm:customer:${id}`;
 const orderJobKey = (id: number) => `amocrm:order:${id}`;
-const AUTH_EVENTS = new Set(['signup', 'login_ok', 'login_fail', 'locked', 'reset_requested', 'reset_done', 'password_changed', 'email_changed', 'logout', 'logout_all']);
+const AUTH_EVENTS = new Set(['signup', 'login_ok', 'login_fail', 'locked', 'reset_requested', 'reset_done', 'password_changed', 'email_changed', 'logout', 'logout_all',
+  'email_change_requested', 'email_confirmed']);
 
 export type CustomerQuery = { q: string; after?: number; before?: number };
 
@@ -76,6 +77,7 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
       const t = translator(language);
       return {
         id: c.id, email: c.email, language: c.language, createdAt: c.createdAt, lastLoginAt: c.lastLoginAt,
+        emailConfirmedAt: c.emailConfirmedAt, pendingEmail: c.pendingEmail,
         locked: c.lockedUntil !== null && c.lockedUntil.getTime() > Date.now(),
         preferences: { bouquet: nameOf(c.bouquet), address: c.address, deliveryDate: c.deliveryDate, interval: c.interval, wishes: c.wishes },
         accountSumKopecks: c.accountSumKopecks,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { agentCookie, client, csrfFrom, logIn, randomIp, sessionIdOf, signUp, uniqueEmail, type Agent } from '../helpers/client.js';
-import { waitForMail } from '../helpers/smtp.js';
+import { confirmationLink, waitForMail } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('account (/account, /account/password, /account/email)', () => {
@@ -67,14 +67,25 @@ describe('account (/account, /account/password, /account/email)', () => {
   });
 
   describe('changing the email (S16, S17)', () => {
-    it('when the current password is right, then the email changes, the old address is told, and the new one logs in', async () => {
+    it('when the current password is right, then the email changes only once the new address confirms: the old one logs in until then and is told', async () => {
       const agent = client(t.app);
       const { email, password } = await signUp(agent);
       const next = uniqueEmail('moved');
       const page = await agent.get('/account/email').expect(200);
       await agent.post('/account/email').type('form').send({ _csrf: csrfFrom(page.text), email: next, currentPassword: password }).expect(303);
+      const waiting = await agent.get('/account').expect(200);
+      expect(waiting.text).to.include('Мы отправили ссылку на новый адрес').and.include(`Новый адрес ${next} ждёт подтверждения`);
+      const requested = await waitForMail(email, { subject: /^Запрошена смена email$/ });
+      expect(requested.text).to.include(next);
+      expect((await logIn(client(t.app), next, password)).status).to.equal(401);
+      expect((await logIn(client(t.app), email, password)).status).to.equal(303);
+
+      const link = new URL(await confirmationLink(next));
+      const button = await agent.get(`${link.pathname}${link.search}`).expect(200);
+      const confirmed = await agent.post('/confirm-email').type('form').send({ token: /name="token" value="([^"]+)"/.exec(button.text)![1] });
+      expect([confirmed.status, confirmed.headers.location]).to.deep.equal([303, '/account']);
       const account = await agent.get('/account').expect(200);
-      expect(account.text).to.include(next).and.include('Email изменён');
+      expect(account.text).to.include(next).and.include('Email изменён').and.not.include('ждёт подтверждения');
       const notice = await waitForMail(email, { subject: /Email аккаунта изменён/ });
       expect(notice.text).to.include(next);
       expect((await logIn(client(t.app), next, password)).status).to.equal(303);

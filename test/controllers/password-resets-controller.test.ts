@@ -4,7 +4,7 @@ import { createTestApp, recordQueries, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, logIn, signUp, submit, uniqueEmail, type Agent } from '../helpers/client.js';
 import { freshDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
-import { mailsTo, waitForMail } from '../helpers/smtp.js';
+import { confirmationLink, mailsTo, waitForMail } from '../helpers/smtp.js';
 
 describe('password recovery (/forgot-password, /reset-password)', () => {
   let t: TestApp;
@@ -204,12 +204,15 @@ describe('password recovery (/forgot-password, /reset-password)', () => {
       expect((await openLink(client(t.app), second.link)).status).to.equal(410);
     });
 
-    it('when the email changes after the link was sent, then the link dies (S7)', async () => {
+    it('when the email changes (the new address confirmed) after the link was sent, then the link dies (S7)', async () => {
       const owner = client(t.app);
       const { email, password } = await signUp(owner);
       const { link } = await requestLink(email);
+      const next = uniqueEmail('moved');
       const page = await owner.get('/account/email');
-      await owner.post('/account/email').type('form').send({ _csrf: csrfFrom(page.text), currentPassword: password, email: uniqueEmail('moved') }).expect(303);
+      await owner.post('/account/email').type('form').send({ _csrf: csrfFrom(page.text), currentPassword: password, email: next }).expect(303);
+      const confirm = new URL(await confirmationLink(next));
+      await owner.post('/confirm-email').type('form').send({ token: confirm.searchParams.get('token') }).expect(303);
       expect((await openLink(client(t.app), link)).status).to.equal(410);
     });
 

@@ -12,6 +12,7 @@ import type { AmoSimulator } from '../../src/crm/simulator/simulator.js';
 import { createTestApp, TEST_ENV, type TestApp } from '../helpers/app.js';
 import { crmWorld } from '../helpers/amocrm.js';
 import { client, csrfFrom, logIn, signUp, uniqueEmail } from '../helpers/client.js';
+import { confirmationLink } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';
 
 type Lead = { id: number; price: number; custom_fields_values: { field_id: number; field_name: string; values: { value: unknown; enum_id?: number; enum_code?: string }[] }[]; _embedded?: { contacts?: { id: number }[] } };
@@ -81,6 +82,8 @@ describe('amoCRM sync of customers', function () {
       const next = uniqueEmail('renamed');
       const page = await agent.get('/account/email');
       await agent.post('/account/email').type('form').send({ _csrf: csrfFrom(page.text), email: next, currentPassword: password }).expect(303);
+      const confirm = new URL(await confirmationLink(next)); // the address changes, and goes to amoCRM, once confirmed
+      await agent.post('/confirm-email').type('form').send({ token: confirm.searchParams.get('token') }).expect(303);
       await waitFor(() => apiRequests(w.simulator).slice(before).some((r) => r.method === 'PATCH' && r.path.startsWith('/api/v4/contacts/')), 10_000, 'contact patched');
       const patch = apiRequests(w.simulator).slice(before).find((r) => r.method === 'PATCH' && r.path.startsWith('/api/v4/leads/'))!;
       const body = patch.body as { name: string; custom_fields_values: { field_id: number }[] };

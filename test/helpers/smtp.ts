@@ -48,3 +48,11 @@ export async function waitForMail(address: string, options: { count?: number; su
   await waitFor(() => matching().length >= count, options.ms ?? 10_000, `mail #${count} to ${address}`);
   return matching()[count - 1]!;
 }
+
+/** The link of the n-th address-confirmation mail to the address (1 = the first). */
+export async function confirmationLink(address: string, count = 1): Promise<string> {
+  const mail = await waitForMail(address, { subject: /^(Подтвердите email|Confirm your email)$/, count });
+  const link = mail.links.find((l) => l.includes('/confirm-email?token='));
+  if (!link) throw new Error(`no confirmation link in the mail to ${address}:\n${mail.text}`);
+  return link;
+}

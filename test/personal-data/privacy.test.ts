@@ -16,6 +16,7 @@ const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').diges
 const NOT_EXPORTED: Record<string, string> = {
   password_resets: 'secret: only hashes of reset tokens, valid for an hour',
   login_codes: 'secret: the keyed hash of a sign-in code',
+  email_confirmations: 'secret: hash only of a confirmation link; the address it confirms is exported as profile.pendingEmail',
   staff_totp: 'secret: a staff member\'s sealed TOTP key (staff accounts only)',
   staff_recovery_codes: 'secret: hashes of a staff member\'s recovery codes (staff accounts only)',
   amocrm_sync_log: 'the shop\'s own record of requests to amoCRM; the ids it names are exported under "amocrm"',

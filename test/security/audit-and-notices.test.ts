@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { createTestApp, TEST_ENV, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, randomIp, signUp, uniqueEmail, type Agent } from '../helpers/client.js';
-import { mailsTo, waitForMail, type ReceivedMail } from '../helpers/smtp.js';
+import { confirmationLink, mailsTo, waitForMail, type ReceivedMail } from '../helpers/smtp.js';
 
 const APP_URL = TEST_ENV.APP_URL!;
 const FORGOT_URL = `${APP_URL}/forgot-password`;
@@ -208,7 +208,7 @@ describe('audit trail and security notices (S17, S18)', () => {
       await expectNothingLeaked(secrets);
     });
 
-    it('when the email is changed on /account/email, then email_changed is recorded with the user\'s id, IP and user agent, and neither address is logged (S18)', async () => {
+    it('when the email change is asked for on /account/email and confirmed by the link, then email_change_requested and email_changed are recorded with the user\'s id, IP and user agent, and neither address is logged (S18)', async () => {
       const b = browser();
       const { email, password } = await signUp(b.agent);
       const next = uniqueEmail('moved');
@@ -216,7 +216,13 @@ describe('audit trail and security notices (S17, S18)', () => {
       const started = Date.now();
       const res = await post(b.agent, '/account/email', '/account/email', { email: next, currentPassword: password }, secrets);
       expect([res.status, res.headers.location]).to.deep.equal([303, '/account']);
-      const user = await userByEmail(next);
+      const user = await userByEmail(email);
+      await expectEvent(b, 'email_change_requested', user.id, started);
+      const link = new URL(await confirmationLink(next));
+      secrets.tokens.push(link.searchParams.get('token')!);
+      await b.agent.get(`${link.pathname}${link.search}`).expect(200);
+      await b.agent.post('/confirm-email').type('form').send({ token: link.searchParams.get('token') }).expect(303);
+      expect((await userByEmail(next)).id).to.equal(user.id);
       await expectEvent(b, 'email_changed', user.id, started);
       await waitForMail(email, { subject: /Email аккаунта изменён/ });
       await expectNothingLeaked(secrets);
@@ -276,19 +282,28 @@ describe('audit trail and security notices (S17, S18)', () => {
       expectNotice(mail, from, to);
     });
 
-    it('when the email is changed, then the OLD address gets a notice with the time of the change in shop time and a "this wasn\'t me" link to APP_URL/forgot-password, in text and HTML; the new one gets none (S17)', async () => {
+    it('when the email change is asked for and then confirmed, then the OLD address gets a notice each time with the time in shop time and a "this wasn\'t me" link to APP_URL/forgot-password, in text and HTML; the new one gets none (S17)', async () => {
       const agent = client(t.app);
       const { email, password } = await signUp(agent);
       const next = uniqueEmail('moved');
       const page = await agent.get('/account/email');
-      const from = Date.now();
+      let from = Date.now();
       await agent.post('/account/email').type('form').send({ _csrf: csrfFrom(page.text), email: next, currentPassword: password }).expect(303);
-      const to = Date.now();
+      let to = Date.now();
+      const requested = await waitForMail(email, { subject: /^Запрошена смена email$/ });
+      expect(requested.to).to.deep.equal([email.toLowerCase()]);
+      expectNotice(requested, from, to);
+      expect(requested.text).to.include(next);
+
+      const link = new URL(await confirmationLink(next));
+      from = Date.now();
+      await agent.post('/confirm-email').type('form').send({ token: link.searchParams.get('token') }).expect(303);
+      to = Date.now();
       const mail = await waitForMail(email, { subject: /^Email аккаунта изменён$/ });
       expect(mail.to).to.deep.equal([email.toLowerCase()]);
       expectNotice(mail, from, to);
       expect(mail.text).to.include(next);
-      expect(mailsTo(next).filter((m) => /изменён/.test(m.subject))).to.have.length(0);
+      expect(mailsTo(next).filter((m) => /изменён|смена/.test(m.subject))).to.have.length(0);
     });
   });
 });

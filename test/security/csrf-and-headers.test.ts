@@ -5,6 +5,8 @@ import { expect } from 'chai';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, daysFromToday, logIn, sessionCookie, signUp, signupFields, submit, type Agent } from '../helpers/client.js';
 import { insertOrder, staffWorld, type StaffWorld } from '../staff/helpers.js';
+import { createEmailConfirmationModel } from '../../src/models/email-confirmation-model.js';
+import { hashToken } from '../../src/services/link-tokens.js';
 
 
 /** Sends one request exactly as written (no client normalises the path) and returns the status and body. */
@@ -209,7 +211,7 @@ describe('CSRF on every POST route (S14)', function () {
     const rows = async (table: string) => JSON.stringify(await db(table).select('*').orderBy(1));
     const jobs = await db.raw('select count(*)::int as n from graphile_worker._private_jobs');
     return [await rows('users'), await rows('orders'), await rows('password_resets'), await rows('staff_actions'), await rows('consent_events'),
-      await rows('session'), await rows('login_codes'), await rows('subscription_events'), jobs.rows[0].n].join('\n');
+      await rows('session'), await rows('login_codes'), await rows('subscription_events'), await rows('email_confirmations'), jobs.rows[0].n].join('\n');
   }
 
   it('when any POST form comes cross-site (Sec-Fetch-Site or a foreign Origin), or a logged-in form without its token or with another one, then 403 and nothing changes, for every POST route of src/routes.ts', async () => {
@@ -220,6 +222,9 @@ describe('CSRF on every POST route (S14)', function () {
     expect((await logIn(client(w.t.app), email, password)).status).to.equal(303);
     const otherDevice = /action="\/account\/sessions\/([^/"]+)\/end"/.exec((await customer.get('/account/sessions')).text)![1]!;
     const prefs = { bouquet: 'luxe', address: 'ул. Другая, 1', deliveryDate: daysFromToday(9), interval: 'monthly', wishes: 'Пионы' };
+    const confirmToken = 'a-live-confirmation-token-for-the-csrf-test';
+    const { auth_version: version } = await w.t.db('users').where({ id: userId }).first('auth_version');
+    await createEmailConfirmationModel(w.t.db).replaceForUser(userId, hashToken(confirmToken), email, version, 60);
     const cases: [string, Agent, Record<string, string>][] = [
       ['/signup', client(w.t.app), signupFields()], // the forms used before login: the cross-origin check alone
       ['/login', client(w.t.app), { email, password }],
@@ -229,8 +234,10 @@ describe('CSRF on every POST route (S14)', function () {
       ['/login/2fa', client(w.t.app), { code: '123456' }],
       ['/forgot-password', client(w.t.app), { email }],
       ['/reset-password', client(w.t.app), { password: 'Sovsem novyi parol 9' }],
+      ['/confirm-email', client(w.t.app), { token: confirmToken }],
       ['/account/password', customer, { currentPassword: password, password: 'Sovsem novyi parol 9' }],
       ['/account/email', customer, { currentPassword: password, email: `new-${email}` }],
+      ['/account/email/confirmation', customer, {}],
       ['/account/consent', customer, { consentPersonalData: 'yes' }],
       ['/account/privacy', customer, { document: 'marketing', action: 'grant' }],
       ['/account/delete', customer, { currentPassword: password }],
@@ -252,7 +259,7 @@ describe('CSRF on every POST route (S14)', function () {
       .filter((path) => !path.startsWith('/webhooks/'));
     expect(cases.map(([path]) => path.replace(/\/\d+\//g, '/:x/').replace(otherDevice, ':x')).sort()).to.deep.equal(declared.sort());
 
-    const visitorForms = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/login/2fa', '/forgot-password', '/reset-password']);
+    const visitorForms = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/login/2fa', '/forgot-password', '/reset-password', '/confirm-email']);
     const token = csrfFrom((await customer.get('/account')).text);
     const staffToken = csrfFrom((await w.staff.get('/staff/amocrm')).text);
     const otherAgent = client(w.t.app);

@@ -127,6 +127,8 @@ describe('every form against bad input', function () {
     { path: '/login/code', page: '/login/code', as: 'visitor', fields: () => ({ email: 'nobody@example.ru' }), refused: [422] },
     { path: '/login/code/verify', page: '/login/code/verify', as: 'visitor', fields: () => ({ email: myEmail, code: '123456' }), refused: [422] },
     { path: '/reset-password', page: '/signup', as: 'visitor', fields: () => ({ token: 'A'.repeat(43), password: 'Novyi parol 2026' }), refused: [410, 422] },
+    // The confirmation link's button: a bad token is the same dead end as a used one.
+    { path: '/confirm-email', page: '/signup', as: 'visitor', fields: () => ({ token: 'A'.repeat(43) }), refused: [410] },
     // The renewal interstitial: this customer's consent is current, so an accepted form records nothing either.
     { path: '/account/consent', page: '/account', as: 'customer', fields: () => ({ consentPersonalData: 'yes' }), refused: [422] },
     // Giving or withdrawing an optional consent: only the two fixed values of each field are accepted.
@@ -327,6 +329,28 @@ describe('every form against bad input', function () {
         expect(await snapshot(), field).to.deep.equal(before);
       }
     });
+  });
+
+  it('POST /account/email/confirmation: a body that is not just the button (unknown, repeated or bracket fields, bad values) is refused, never a 500, and queues no mail (S21)', async () => {
+    const token = csrfFrom((await agent.get('/account')).text);
+    const bodies: [string, string | Record<string, Value>][] = [
+      ...ALWAYS_BAD.map((bad): [string, Record<string, Value>] => [`unknown ${label('email', bad)}`, { _csrf: token, email: bad }]),
+      ['unknown email=other', { _csrf: token, email: 'other@example.ru' }],
+      ['repeated _csrf', `_csrf=${token}&_csrf=${token}`],
+      ['bracket _csrf[]', `_csrf%5B%5D=${token}`],
+    ];
+    const problems: string[] = [];
+    for (const [what, body] of bodies) {
+      await clearDailyLimits();
+      const before = await snapshot();
+      const res = await agent.post('/account/email/confirmation').type('form').send(body);
+      if (res.status < 400 || res.status >= 500) problems.push(`${what} → ${res.status}`);
+      if (JSON.stringify(await snapshot()) !== JSON.stringify(before)) problems.push(`${what}: something changed`);
+    }
+    expect(problems.length, `\n${problems.join('\n')}\n`).to.equal(0);
+    await clearDailyLimits();
+    const accepted = await agent.post('/account/email/confirmation').type('form').send({ _csrf: token });
+    expect([accepted.status, accepted.headers.location], 'the plain button is accepted').to.deep.equal([303, '/account']);
   });
 
   describe('order actions (POST /account/orders/:id/confirm and /cancel)', () => {
