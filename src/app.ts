@@ -25,6 +25,7 @@ import { createJobQueue } from './services/job-queue.js';
 import { createMailer } from './services/mailer.js';
 import { createPasswordHasher } from './services/passwords.js';
 import { createPrivacyService } from './services/privacy-service.js';
+import { createSubscriptionService } from './services/subscription-service.js';
 import { createAccountsController } from './controllers/accounts-controller.js';
 import { createConsentsController } from './controllers/consents-controller.js';
 import { createDocumentsController } from './controllers/documents-controller.js';
@@ -79,6 +80,9 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const crmAdmin = createCrmAdminService({ db, crm, sync: crmSync, names: config.amocrm.fieldNames });
   const auth = createAuthService({ db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, onAccountChange: [crmSync.customerChanged] });
   const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, onPreferencesChange: crmSync.customerChanged });
+  const subscriptions = createSubscriptionService({
+    db, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, onSubscriptionChange: crmSync.customerChanged,
+  });
   const orders = createOrderService({ db, timeZone: config.shopTimeZone, onOrderChange: crmSync.orderChanged });
   const staffAudit = createStaffAuditService({ db });
   const devices = createDeviceService({ db, secret: config.sessionSecrets[0]! });
@@ -89,7 +93,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const consents = createConsentService({ db, documents });
   const privacy = createPrivacyService({ db, documents, devices });
   const totp = createTotpService({ db, secrets: config.sessionSecrets });
-  return { totp, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
+  return { totp, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy, subscriptions };
 }
 export type Services = ReturnType<typeof createServices>;
 
