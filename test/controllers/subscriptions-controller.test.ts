@@ -208,10 +208,11 @@ describe('subscription self-service (/account/deliveries, /account/pause, /accou
 
     it('when the reason is missing or unknown or the comment too long, then 422 beside the field and nothing changes', async () => {
       const { agent, id } = await customer();
-      for (const [fields, field] of [
+      const cases: [Record<string, string | string[]>, string][] = [
         [{}, 'reason'], [{ reason: 'boredom' }, 'reason'], [{ reason: 'other', comment: 'x'.repeat(501) }, 'comment'],
         [{ reason: ['other', 'price'] }, 'reason'],
-      ] as const) {
+      ];
+      for (const [fields, field] of cases) {
         const res = await post(agent, '/account/cancel', fields, '/account/cancel');
         expect(res.status, JSON.stringify(fields)).to.equal(422);
         expect(res.text).to.include(`id="${field}-error"`);
