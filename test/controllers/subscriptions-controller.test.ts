@@ -38,6 +38,12 @@ describe('subscription self-service (/account/deliveries, /account/pause, /accou
       expect(dashboard.text).to.include('Запланирована');
     });
 
+    it('speaks English with ?lang=en, the states and the cut-off in the same words as the Russian page', async () => {
+      const { agent } = await customer();
+      const page = await agent.get('/account/deliveries?lang=en').expect(200);
+      expect(page.text).to.include('My deliveries').and.include('until 18:00 the day before').and.include('>Skip<').and.include('Planned');
+    });
+
     it('a visitor is sent to log in', async () => {
       const res = await client(t.app).get('/account/deliveries').expect(303);
       expect(res.headers.location).to.match(/^\/login/);
