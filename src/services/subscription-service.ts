@@ -20,7 +20,8 @@ export type ChangeRefusal =
   | MoveRefusal // 'cancelled' | 'not_a_delivery' | 'locked' | 'same_day' | 'past' | 'taken' | 'paused' | 'too_late'
   | PauseRefusal // 'past' | 'too_far'
   | 'no_subscription' // no such customer, or no delivery date and interval yet
-  | 'not_cancelled'; // reactivate of a subscription that is not cancelled
+  | 'not_cancelled' // reactivate of a subscription that is not cancelled
+  | 'invalid'; // a date that is not a real 'YYYY-MM-DD', an unknown cancel reason or a comment over 500 characters
 export type ChangeResult = { ok: true; changed: boolean } | { ok: false; reason: ChangeRefusal };
 
 /** One upcoming entry: a delivery of deliveries.ts, `locked` past its cut-off; orders also placed ones, with their own bouquet and address. */
@@ -114,10 +115,11 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
    * it changed something.
    */
   async function change(
-    userId: number, actor: Actor,
+    userId: number, actor: Actor, valid: boolean,
     change: (trx: Knex.Transaction, locked: LockedSubscription, now: Date) => Promise<ChangeRefusal | null | { kind: SubscriptionEventKind; details: SubscriptionEventDetails }>,
   ): Promise<ChangeResult> {
     if (actor.source === 'staff' && !actor.staffUserId) throw new Error('a staff change needs staffUserId');
+    if (!valid) return { ok: false, reason: 'invalid' };
     return db.transaction(async (trx) => {
       const locked = await createSubscriptionChangeModel(trx).lock(userId);
       if (!locked) return { ok: false, reason: 'no_subscription' } as const;
@@ -144,7 +146,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** Skips the delivery on `date` (a planned one, or one moved there). */
     skip(userId: number, date: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, isDate(date), async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         if (locked.cancelled) return 'cancelled';
         const found = await entryOn(trx, userId, date);
@@ -161,7 +163,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** Takes back the skip of the delivery scheduled on `date`: it is delivered on its own day again. */
     unskip(userId: number, date: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, isDate(date), async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         if (locked.cancelled) return 'cancelled';
         const found = await entryOn(trx, userId, date);
@@ -178,7 +180,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** Moves the delivery on `date` to `newDate`; the rest of the schedule stays as it is. */
     move(userId: number, date: string, newDate: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, isDate(date) && isDate(newDate), async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         const model = createSubscriptionChangeModel(trx);
         const done = await model.exception(userId, date);
@@ -201,6 +203,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
      * after its scheduled day (another delivery's day inside the range is still refused). Null when it cannot move.
      */
     async moveRange(userId: number, date: string, now: Date = clock()): Promise<MoveRange | null> {
+      if (!isDate(date)) return null;
       const record = await createSubscriptionModel(db).load(userId, date, date);
       if (!record || record.subscription.cancelled || isLocked(date, now, rules)) return null;
       const entry = deliveriesBetween(record.subscription, record.exceptions, [], date, date).find((e) => e.state === 'planned' || e.state === 'moved');
@@ -210,7 +213,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** No deliveries from the first day still open until `until` (delivered again from that day on). */
     pause(userId: number, until: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, isDate(until), async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         if (locked.cancelled) return 'cancelled';
         const today = dateIn(now, timeZone);
@@ -229,7 +232,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** Ends the pause at once: deliveries from the first day still open. */
     resume(userId: number, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, true, async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         const from = firstOpen(now);
         if (locked.pausedFrom === null || locked.pausedUntil === null || locked.pausedUntil <= from) return null;
@@ -242,8 +245,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** Ends the subscription, with the reason (and a comment of at most 500 characters, '' for none). */
     cancel(userId: number, reason: CancelReason, comment: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      if (!CANCEL_REASONS.includes(reason) || comment.length > 500) throw new Error('cancel: reason or comment out of range');
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, CANCEL_REASONS.includes(reason) && typeof comment === 'string' && comment.length <= 500, async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         if (locked.cancelled) return null;
         const text = comment.trim() || null;
@@ -254,7 +256,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** Starts a cancelled subscription again, with its first delivery on `deliveryDate`. */
     reactivate(userId: number, deliveryDate: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, isDate(deliveryDate), async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         if (!locked.cancelled) return locked.firstDate === deliveryDate ? null : 'not_cancelled';
         const today = dateIn(now, timeZone);

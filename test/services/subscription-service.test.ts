@@ -90,6 +90,20 @@ describe('subscription service', () => {
       expect(changes).to.deep.equal([]);
     });
 
+    it('when a caller passes what is not a date, an unknown reason or a long comment, then the answer is "invalid", not an exception', async () => {
+      const id = await weekly();
+      const invalid = { ok: false, reason: 'invalid' };
+      expect(await service.skip(id, '2027-02-30', 'mail')).to.deep.equal(invalid);
+      expect(await service.unskip(id, 'tomorrow', 'mail')).to.deep.equal(invalid);
+      expect(await service.move(id, '2027-03-10', '2027-3-12', 'mail')).to.deep.equal(invalid);
+      expect(await service.pause(id, '', 'account')).to.deep.equal(invalid);
+      expect(await service.cancel(id, 'boredom' as never, '', 'account')).to.deep.equal(invalid);
+      expect(await service.cancel(id, 'other', 'x'.repeat(501), 'account')).to.deep.equal(invalid);
+      expect(await service.reactivate(id, '2027-13-01', 'account')).to.deep.equal(invalid);
+      expect(await service.moveRange(id, '10.03.2027', now)).to.equal(null);
+      expect(await events(id)).to.deep.equal([]);
+    });
+
     it('when a staff member changes a subscription, then the event names them; without a staff id it is refused', async () => {
       const id = await weekly();
       const [staff] = await db('users').insert({ email: `s${id}@x.test`, password_hash: 'x', role: 'staff', referral_id: db.raw('gen_random_uuid()') }).returning('id');
