@@ -30,6 +30,7 @@ import { createPrivacyService } from './services/privacy-service.js';
 import { createAccountDeletionService } from './services/account-deletion-service.js';
 import { createCrmEraseService } from './services/crm-erase-service.js';
 import { createAccountDeletionController } from './controllers/account-deletion-controller.js';
+import { createSubscriptionService } from './services/subscription-service.js';
 import { createAccountsController } from './controllers/accounts-controller.js';
 import { createConsentsController } from './controllers/consents-controller.js';
 import { createDocumentsController } from './controllers/documents-controller.js';
@@ -55,6 +56,7 @@ import { createStaffDeliveryService } from './services/staff-delivery-service.js
 import { createStaffOverviewService } from './services/staff-overview-service.js';
 import { createOrdersController } from './controllers/orders-controller.js';
 import { createPrivacyController } from './controllers/privacy-controller.js';
+import { createSubscriptionsController } from './controllers/subscriptions-controller.js';
 import { createPreferencesController } from './controllers/preferences-controller.js';
 import { createWebhooksController } from './controllers/webhooks-controller.js';
 import { createOrderService } from './services/order-service.js';
@@ -90,7 +92,10 @@ export function createServices({ config, db, logger, amo, documents: versions }:
     onSignup: [(trx, userId, { attribution, subscriptionKopecks }) => analytics.signedUp(trx, userId, attribution, subscriptionKopecks)],
   });
   const emailConfirmations = createEmailConfirmationService({ db, jobs, mailer, appUrl: config.appUrl, onEmailChange: [crmSync.customerChanged] });
-  const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, onPreferencesChange: crmSync.customerChanged });
+  const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, onPreferencesChange: crmSync.customerChanged });
+  const subscriptions = createSubscriptionService({
+    db, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, onSubscriptionChange: crmSync.customerChanged,
+  });
   const orders = createOrderService({
     db, timeZone: config.shopTimeZone, onOrderChange: crmSync.orderChanged,
     onConfirmed: (trx, userId, order) => analytics.track(trx, userId, 'order_confirmed', { entity: order.id, valueKopecks: order.priceKopecks }),
@@ -106,7 +111,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const totp = createTotpService({ db, secrets: config.sessionSecrets });
   const crmErase = createCrmEraseService({ crm, jobs });
   const accountDeletion = createAccountDeletionService({ db, auth, jobs, crmErase });
-  return { analytics, totp, crmErase, accountDeletion, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, emailConfirmations, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy };
+  return { analytics, totp, crmErase, accountDeletion, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, emailConfirmations, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy, subscriptions };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -133,6 +138,9 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),
     accountDeletion: createAccountDeletionController({ deletion: services.accountDeletion, cookieName }),
     devices: createDevicesController({ devices: services.devices }),
+    subscriptions: createSubscriptionsController({
+      subscriptions: services.subscriptions, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff,
+    }),
     preferences: createPreferencesController({ accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
     orders: createOrdersController({ orders: services.orders, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
     webhooks: createWebhooksController({ crmSync: services.crmSync, secret: config.amocrm.webhookSecret }),

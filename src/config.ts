@@ -169,6 +169,10 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     problems.push(`SHOP_TIME_ZONE is not a known time zone (got "${shopTimeZone}")`);
   }
 
+  // A delivery can no longer be changed after this time (shop time) on the day before it.
+  const deliveryCutoff = value('DELIVERY_CUTOFF') ?? '18:00';
+  if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(deliveryCutoff)) problems.push(`DELIVERY_CUTOFF must be a time HH:MM (got "${deliveryCutoff}")`);
+
   // Staff log in with TOTP: always in production; STAFF_2FA=required makes it so elsewhere too (staging, tests).
   const staff2fa = value('STAFF_2FA') ?? 'optional';
   if (!['required', 'optional'].includes(staff2fa)) problems.push('STAFF_2FA must be "required" or "optional"');
@@ -243,6 +247,7 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     trustProxy,
     logLevel,
     shopTimeZone,
+    deliveryCutoff,
     runWorker: workerMode === 'in-process',
     staffTotpRequired: production || staff2fa === 'required',
     operator,

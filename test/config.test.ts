@@ -209,6 +209,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PORT: 'eighty' }, { root: tempRoot() })).to.throw(ConfigError, /PORT/);
     expect(() => loadConfig({ LOG_LEVEL: 'loud' }, { root: tempRoot() })).to.throw(ConfigError, /LOG_LEVEL/);
     expect(() => loadConfig({ SHOP_TIME_ZONE: 'Mars/Olympus' }, { root: tempRoot() })).to.throw(ConfigError, /SHOP_TIME_ZONE/);
+    expect(() => loadConfig({ DELIVERY_CUTOFF: '24:00' }, { root: tempRoot() })).to.throw(ConfigError, /DELIVERY_CUTOFF/);
+    expect(() => loadConfig({ DELIVERY_CUTOFF: '6pm' }, { root: tempRoot() })).to.throw(ConfigError, /DELIVERY_CUTOFF/);
+    expect(loadConfig({}, { root: tempRoot() }).deliveryCutoff).to.equal('18:00');
+    expect(loadConfig({ DELIVERY_CUTOFF: '09:30' }, { root: tempRoot() }).deliveryCutoff).to.equal('09:30');
   });
 
   it('when .env exists in the root, then readEnvironment loads it without overriding the real environment', () => {

@@ -211,7 +211,7 @@ describe('CSRF on every POST route (S14)', function () {
     const rows = async (table: string) => JSON.stringify(await db(table).select('*').orderBy(1));
     const jobs = await db.raw('select count(*)::int as n from graphile_worker._private_jobs');
     return [await rows('users'), await rows('orders'), await rows('password_resets'), await rows('staff_actions'), await rows('consent_events'),
-      await rows('session'), await rows('login_codes'), await rows('subscription_events'), await rows('email_confirmations'), jobs.rows[0].n].join('\n');
+      await rows('session'), await rows('login_codes'), await rows('delivery_exceptions'), await rows('subscription_events'), await rows('email_confirmations'), jobs.rows[0].n].join('\n');
   }
 
   it('when any POST form comes cross-site (Sec-Fetch-Site or a foreign Origin), or a logged-in form without its token or with another one, then 403 and nothing changes, for every POST route of src/routes.ts', async () => {
@@ -247,6 +247,13 @@ describe('CSRF on every POST route (S14)', function () {
       ['/account/orders', customer, { bouquet: 'romantic', address: fields.address!, deliveryDate: daysFromToday(6), wishes: '', recipientName: 'Анна', recipientPhone: '+7 912 345-67-89', cardMessage: 'С днём рождения!' }],
       [`/account/orders/${orderId}/confirm`, customer, {}],
       [`/account/orders/${orderId}/cancel`, customer, {}],
+      [`/account/deliveries/${daysFromToday(7)}/skip`, customer, {}],
+      [`/account/deliveries/${daysFromToday(7)}/unskip`, customer, {}],
+      [`/account/deliveries/${daysFromToday(7)}/move`, customer, { newDate: daysFromToday(9) }],
+      ['/account/pause', customer, { until: daysFromToday(20) }],
+      ['/account/resume', customer, {}],
+      ['/account/cancel', customer, { reason: 'quality', comment: '' }],
+      ['/account/reactivate', customer, { deliveryDate: daysFromToday(10) }],
       [`/staff/customers/${userId}/resync`, w.staff, {}],
       ['/staff/amocrm/fields', w.staff, {}],
       ['/staff/amocrm/resume', w.staff, {}],
@@ -257,7 +264,7 @@ describe('CSRF on every POST route (S14)', function () {
     // Every POST route but amoCRM's webhook (no session, a path secret instead) is in the list above.
     const declared = [...readFileSync('src/routes.ts', 'utf8').matchAll(/r\.post\('([^']+)'/g)].map((m) => m[1]!.replace(/:\w+/g, ':x'))
       .filter((path) => !path.startsWith('/webhooks/'));
-    expect(cases.map(([path]) => path.replace(/\/\d+\//g, '/:x/').replace(otherDevice, ':x')).sort()).to.deep.equal(declared.sort());
+    expect(cases.map(([path]) => path.replace(/\/\d+\//g, '/:x/').replace(/\/\d{4}-\d{2}-\d{2}\//, '/:x/').replace(otherDevice, ':x')).sort()).to.deep.equal(declared.sort());
 
     const visitorForms = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/login/2fa', '/forgot-password', '/reset-password', '/confirm-email']);
     const token = csrfFrom((await customer.get('/account')).text);
