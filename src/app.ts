@@ -95,6 +95,10 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, onPreferencesChange: crmSync.customerChanged });
   const subscriptions = createSubscriptionService({
     db, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, onSubscriptionChange: crmSync.customerChanged,
+    onRecorded: async (trx, event) => {
+      if (event.kind === 'pause') await analytics.track(trx, event.userId, 'subscription_pause', { entity: event.id });
+      if (event.kind === 'cancel') await analytics.track(trx, event.userId, 'subscription_cancel', { entity: event.id });
+    },
   });
   const orders = createOrderService({
     db, timeZone: config.shopTimeZone, onOrderChange: crmSync.orderChanged,

@@ -6,7 +6,7 @@
 // submit) is a success that changes nothing (`changed: false`).
 import type { Knex } from 'knex';
 import { createSubscriptionChangeModel, type CancelReason, type LockedSubscription, type UpcomingOrder } from '../models/subscription-change-model.js';
-import { createSubscriptionEventModel, type ChangeSource, type SubscriptionEventKind, type SubscriptionEventDetails } from '../models/subscription-event-model.js';
+import { createSubscriptionEventModel, type ChangeSource, type SubscriptionEventKind, type SubscriptionEventDetails, type SubscriptionEvent } from '../models/subscription-event-model.js';
 import { createSubscriptionModel } from '../models/subscription-model.js';
 import {
   canMove, canPause, dateIn, deliveriesBetween, isLocked, type ChangeRules, type DeliveryEntry, type DeliveryException, type MoveRefusal, type PauseRefusal, type Subscription,
@@ -96,9 +96,11 @@ export function upcomingOf(
   return { entries: entries.slice(0, count), pausedUntil: paused ? s.pausedUntil : null, cancelled: s.cancelled };
 }
 
-export function createSubscriptionService({ db, timeZone, cutoff, onSubscriptionChange, clock = () => new Date() }: {
+export function createSubscriptionService({ db, timeZone, cutoff, onSubscriptionChange, onRecorded, clock = () => new Date() }: {
   db: Knex; timeZone: string; cutoff: string;
   onSubscriptionChange: (trx: Knex.Transaction, userId: number) => Promise<void>;
+  /** Work for each recorded change, in its transaction (analytics' pause and cancel events). */
+  onRecorded?: (trx: Knex.Transaction, event: SubscriptionEvent) => Promise<void>;
   /** The current instant; tests set it around the cut-off. */
   clock?: () => Date;
 }) {
@@ -126,7 +128,8 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
       const outcome = await change(trx, locked, clock());
       if (typeof outcome === 'string') return { ok: false, reason: outcome } as const;
       if (outcome === null) return { ok: true, changed: false } as const;
-      await createSubscriptionEventModel(trx).record({ userId, ...outcome, source: actor.source, staffUserId: actor.staffUserId ?? null });
+      const event = await createSubscriptionEventModel(trx).record({ userId, ...outcome, source: actor.source, staffUserId: actor.staffUserId ?? null });
+      await onRecorded?.(trx, event);
       await onSubscriptionChange(trx, userId);
       return { ok: true, changed: true } as const;
     });

@@ -188,6 +188,17 @@ describe('analytics: events to Yandex Metrica and GA4 from the server', function
     expect(JSON.parse(goals[0]!.form.params!)).to.deep.equal({ order_price: 9000, currency: 'RUB' });
     expect(collector.requests.filter((r) => r.path === '/mp/collect')).to.have.length(1);
   });
+
+  it('a pause and a cancellation on the account are recorded as subscription_pause and subscription_cancel, once each; without consent nothing', async () => {
+    const { agent, id } = await adVisitor(true, '7391847999');
+    expect((await submit(agent, '/account/pause', { until: daysFromToday(30) }, '/account/pause')).status).to.equal(303);
+    expect((await submit(agent, '/account/cancel', { reason: 'quality', comment: '' }, '/account/cancel')).status).to.equal(303);
+    expect((await eventsOf(id)).map((e) => e.event)).to.deep.equal(['sign_up', 'subscription_start', 'subscription_pause', 'subscription_cancel']);
+
+    const other = await adVisitor(false, '7391847998');
+    expect((await submit(other.agent, '/account/pause', { until: daysFromToday(30) }, '/account/pause')).status).to.equal(303);
+    expect(await eventsOf(other.id)).to.deep.equal([]);
+  });
 });
 
 describe('analytics not configured', () => {
