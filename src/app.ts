@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { createAssets } from './middleware/assets.js';
-import { csrfProtection, sameOrigin } from './middleware/csrf.js';
+import { csrfProtection, isOneClickUnsubscribe, sameOrigin } from './middleware/csrf.js';
 import { errorHandler, notFound } from './middleware/errors.js';
 import { language, rememberedLanguage } from './middleware/language.js';
 import { locals } from './middleware/locals.js';
@@ -26,6 +26,11 @@ import { createMailer } from './services/mailer.js';
 import { createPasswordHasher } from './services/passwords.js';
 import { createPrivacyService } from './services/privacy-service.js';
 import { createSubscriptionService } from './services/subscription-service.js';
+import { createMailLinks } from './services/mail-links.js';
+import { createReminderService } from './services/reminder-service.js';
+import { createMailActionService } from './services/mail-action-service.js';
+import { createMailActionsController } from './controllers/mail-actions-controller.js';
+import { createRemindersController } from './controllers/reminders-controller.js';
 import { createAccountsController } from './controllers/accounts-controller.js';
 import { createConsentsController } from './controllers/consents-controller.js';
 import { createDocumentsController } from './controllers/documents-controller.js';
@@ -93,7 +98,12 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const consents = createConsentService({ db, documents });
   const privacy = createPrivacyService({ db, documents, devices });
   const totp = createTotpService({ db, secrets: config.sessionSecrets });
-  return { totp, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy, subscriptions };
+  const mailLinks = createMailLinks(config.sessionSecrets);
+  const reminders = createReminderService({
+    db, mailer, links: mailLinks, appUrl: config.appUrl, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, daysBefore: config.reminderDaysBefore, logger,
+  });
+  const mailActions = createMailActionService({ db, links: mailLinks, reminders, subscriptions, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff });
+  return { reminders, mailActions, totp, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy, subscriptions };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -115,7 +125,9 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     sessions: createSessionsController({ auth: services.auth, passport, cookieName, secondStep: staffTotp.begin }),
     passwordResets: createPasswordResetsController({ auth: services.auth }),
     loginCodes: createLoginCodesController({ auth: services.auth }),
-    accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),
+    accounts: createAccountsController({ auth: services.auth, accounts: services.accounts, reminders: services.reminders }),
+    reminders: createRemindersController({ reminders: services.reminders }),
+    mailActions: createMailActionsController({ mailActions: services.mailActions }),
     devices: createDevicesController({ devices: services.devices }),
     preferences: createPreferencesController({ accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
     orders: createOrdersController({ orders: services.orders, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
@@ -195,7 +207,7 @@ export function createApp(deps: AppDeps) {
   app.use(forPeople(sessionLimits));
   app.use(forPeople(saveBeforeRedirect));
   app.use(forPeople(language({ secureCookies: config.production, timeZone: config.shopTimeZone })));
-  app.use(sameOrigin(config.appOrigin, { skip: isWebhook }));
+  app.use(sameOrigin(config.appOrigin, { skip: isWebhook, exempt: isOneClickUnsubscribe }));
   app.use(csrf.protect);
   app.use(forPeople(locals(csrf.generateToken)));
 

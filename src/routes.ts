@@ -54,6 +54,7 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/account/privacy', requireUser, noStore, c.privacy.show);
   r.post('/account/privacy', requireUser, c.privacy.update);
   r.get('/account/data.json', requireUser, limit.dataExport, c.privacy.download);
+  r.post('/account/reminders', requireUser, c.reminders.update);
   r.get('/account/preferences', requireUser, c.preferences.edit);
   r.post('/account/preferences', requireUser, c.preferences.update);
   r.get('/account/orders/new', requireUser, c.orders.new);
@@ -61,6 +62,10 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/account/orders/:id', requireUser, c.orders.show);
   r.post('/account/orders/:id/confirm', requireUser, c.orders.confirm);
   r.post('/account/orders/:id/cancel', requireUser, c.orders.cancel);
+
+  // The one-click links of a reminder mail: GET shows what will happen, only POST does it; no login (the token is the credential).
+  r.get('/m/:token', noStore, c.mailActions.show);
+  r.post('/m/:token', noStore, c.mailActions.act);
 
   r.post('/webhooks/amocrm/:secret', c.webhooks.create);
 

@@ -39,9 +39,9 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
       const user = await db('users').where({ id: userId }).first(
         'id', 'email', 'role', 'language', 'referral_id', 'referred_by', 'bouquet', 'address', 'delivery_date', 'interval', 'wishes',
         'account_sum_kopecks', 'last_login_at', 'last_login_ip', 'created_at', 'updated_at', 'amo_lead_id', 'amo_contact_id',
-        'amo_status_id', 'amo_pipeline_id', 'amo_synced_at', 'paused_from', 'paused_until', 'cancelled_at', 'cancel_reason', 'cancel_comment',
+        'amo_status_id', 'amo_pipeline_id', 'amo_synced_at', 'paused_from', 'paused_until', 'cancelled_at', 'cancel_reason', 'cancel_comment', 'reminders_opt_out_at',
       );
-      const [orders, consents, signIns, deliveryExceptions, history, sessions] = await Promise.all([
+      const [orders, consents, signIns, deliveryExceptions, history, sessions, reminders] = await Promise.all([
         db('orders').where({ user_id: userId }).orderBy('id').select('id', 'bouquet', 'delivery_date', 'address', 'wishes', 'price_kopecks', 'status',
           'amo_lead_id', 'confirmed_at', 'cancelled_at', 'created_at', 'updated_at'),
         db('consent_events').where({ user_id: userId }).orderBy('id').select('document', 'action', 'version', 'text_sha256', 'language', 'ip', 'user_agent', 'at'),
@@ -50,6 +50,7 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
         db('delivery_exceptions').where({ user_id: userId }).orderBy('scheduled_date').select('scheduled_date', 'kind', 'new_date', 'source', 'created_at'),
         db('subscription_events').where({ user_id: userId }).orderBy('id').select('kind', 'details', 'source', 'created_at'),
         devices.list(userId, authVersion, currentSid),
+        db('reminders').where({ user_id: userId }).orderBy('delivery_date').select('delivery_date', 'planned_at', 'sent_at'),
       ]);
       return {
         exportedAt: new Date().toISOString(),
@@ -62,6 +63,7 @@ export function createPrivacyService({ db, documents, devices }: { db: Knex; doc
         subscription: user && {
           pausedFrom: user.paused_from, pausedUntil: user.paused_until, cancelledAt: user.cancelled_at, cancelReason: user.cancel_reason,
           cancelComment: user.cancel_comment, deliveryExceptions, history,
+          remindersOptOutAt: user.reminders_opt_out_at, reminders,
         },
         amocrm: user && {
           leadId: user.amo_lead_id, contactId: user.amo_contact_id, statusId: user.amo_status_id, pipelineId: user.amo_pipeline_id, syncedAt: user.amo_synced_at,
