@@ -25,11 +25,12 @@ export function createMailActionsController({ mailActions }: { mailActions: Mail
       const form = parseForm(mailActionSchema, req.body);
       if (!form.ok) return res.status(400).render('errors/400');
       const token = tokenOf(req);
-      const oneClick = form.data['List-Unsubscribe'] === 'One-Click';
-      if (oneClick) {
-        const opened = await mailActions.open(token);
-        if ('refused' in opened) return refuse(res, opened);
-        if (opened.link.action !== 'unsubscribe') return res.status(400).render('errors/400');
+      const opened = await mailActions.open(token);
+      if ('refused' in opened) return refuse(res, opened);
+      // A date only for a move; the one-click body (RFC 8058) only for an unsubscribe link.
+      const { action: kind } = opened.link;
+      if ((form.data.newDate !== undefined && kind !== 'move') || (form.data['List-Unsubscribe'] !== undefined && kind !== 'unsubscribe')) {
+        return res.status(400).render('errors/400');
       }
       const result = await mailActions.act(token, { newDate: form.data.newDate });
       if ('refused' in result) return refuse(res, result);
