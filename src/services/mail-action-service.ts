@@ -9,7 +9,7 @@ import { hashToken } from './auth-service.js';
 import { cutoffOf, deliveriesBetween, isLocked } from './deliveries.js';
 import type { MailLink, MailLinks } from './mail-links.js';
 import type { ReminderService } from './reminder-service.js';
-import type { MoveRange, SubscriptionService } from './subscription-service.js';
+import { isDate, type MoveRange, type SubscriptionService } from './subscription-service.js';
 
 /** The subscription operations a mail link calls: the account's own, with source 'mail'. */
 type SubscriptionActions = Pick<SubscriptionService, 'skip' | 'move' | 'moveRange'>;
@@ -25,11 +25,6 @@ const REFUSED_MOVES: Record<string, MessageKey> = {
   same_day: 'mail_action.move.same_day', past: 'mail_action.move.out_of_range', too_late: 'mail_action.move.out_of_range',
   taken: 'mail_action.move.taken', paused: 'mail_action.move.paused',
 };
-
-function isRealDate(v: string): boolean {
-  const d = new Date(`${v}T00:00:00Z`);
-  return /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === v;
-}
 
 export function createMailActionService({ db, links, reminders, subscriptions, timeZone, cutoff }: {
   db: Knex; links: MailLinks; reminders: ReminderService; subscriptions: SubscriptionActions; timeZone: string; cutoff: string;
@@ -83,7 +78,7 @@ export function createMailActionService({ db, links, reminders, subscriptions, t
       }
       const newDate = input.newDate ?? '';
       if (link.action === 'move') {
-        if (!isRealDate(newDate)) return { badDate: 'mail_action.move.invalid_date', opened };
+        if (!isDate(newDate)) return { badDate: 'mail_action.move.invalid_date', opened };
         if (newDate < opened.range!.earliest || newDate > opened.range!.latest) return { badDate: 'mail_action.move.out_of_range', opened };
       }
       if (!(await claim(db, token, link))) return { refused: 'used', status: 410 };
