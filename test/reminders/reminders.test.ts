@@ -116,6 +116,14 @@ describe('reminder mails', function () {
     for (const c of [off, skipped, cancelled]) expect(mailsTo(c!.email), c!.email).to.have.length(0);
   });
 
+  it('the hourly job plans today + REMINDER_DAYS_BEFORE in the shop time zone, from 09:00 shop time on', () => {
+    const { reminders } = w.services;
+    expect(reminders.scheduledDate(new Date('2026-12-10T05:59:00Z'))).to.equal(null); // 08:59 in Moscow
+    expect(reminders.scheduledDate(new Date('2026-12-10T06:00:00Z'))).to.equal('2026-12-12');
+    expect(reminders.scheduledDate(new Date('2026-12-10T21:30:00Z'))).to.equal(null); // 00:30 on the 11th in Moscow
+    expect(reminders.scheduledDate(new Date('2026-12-11T20:59:00Z'))).to.equal('2026-12-13'); // 23:59 on the 11th in Moscow
+  });
+
   it('npm run cli -- reminders:send --date sends the day at once, and run again sends nothing more', async () => {
     const date = daysFromToday(8);
     const customers = await customersOn(w.t, date, 3);
@@ -190,6 +198,8 @@ describe('reminder mails when the mail server fails halfway', function () {
       smtp.reopen();
       expect(await w.services.reminders.plan(date)).to.equal(0);
       await w.t.db.raw(`update graphile_worker._private_jobs set run_at = now() where attempts > 0`);
+      // And every mail job once more, as if the whole batch were retried: those already accepted are not sent again.
+      for (const c of customers) await w.t.db.raw('select graphile_worker.add_job(?, ?::json)', ['reminders:mail', JSON.stringify({ userId: c.id, date })]);
       await waitFor(() => smtp.accepted.length >= 8, 15_000, 'all eight accepted');
       await waitFor(async () => (await w.t.db('reminders').where({ delivery_date: date }).whereNotNull('sent_at')).length === 8, 10_000, 'all marked sent');
       await new Promise((r) => setTimeout(r, 500));
