@@ -125,7 +125,7 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     sessions: createSessionsController({ auth: services.auth, passport, cookieName, secondStep: staffTotp.begin }),
     passwordResets: createPasswordResetsController({ auth: services.auth }),
     loginCodes: createLoginCodesController({ auth: services.auth }),
-    accounts: createAccountsController({ auth: services.auth, accounts: services.accounts, reminders: services.reminders }),
+    accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),
     reminders: createRemindersController({ reminders: services.reminders }),
     mailActions: createMailActionsController({ mailActions: services.mailActions }),
     devices: createDevicesController({ devices: services.devices }),

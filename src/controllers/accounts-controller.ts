@@ -4,15 +4,13 @@ import { renewLogin } from '../middleware/passport.js';
 import { requestMeta } from '../middleware/request-meta.js';
 import type { AccountService } from '../services/account-service.js';
 import type { AuthService } from '../services/auth-service.js';
-import type { ReminderService } from '../services/reminder-service.js';
 import { emailChangeSchema, parseForm, passwordChangeSchema } from './forms.js';
 
-export function createAccountsController({ auth, accounts, reminders }: { auth: AuthService; accounts: AccountService; reminders: ReminderService }) {
+export function createAccountsController({ auth, accounts }: { auth: AuthService; accounts: AccountService }) {
   return {
     async show(req: Request, res: Response) {
       if (req.user!.role === 'staff') return res.redirect(303, '/staff');
-      const [account, remindersWanted] = await Promise.all([accounts.dashboard(req.user!.id, res.locals.lang, req.user), reminders.wanted(req.user!.id)]);
-      res.render('account/show', { account, remindersWanted });
+      res.render('account/show', { account: await accounts.dashboard(req.user!.id, res.locals.lang, req.user), remindersWanted: req.user!.remindersWanted });
     },
 
     editPassword(_req: Request, res: Response) {

@@ -22,6 +22,8 @@ export type User = Nullable<Preferences, 'bouquet' | 'address' | 'deliveryDate' 
   accountSumKopecks: number | null;
   authVersion: number;
   createdAt: Date;
+  /** Whether the customer gets reminder mails before deliveries (users.reminders_opt_out_at is null). */
+  remindersWanted: boolean;
 };
 
 type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]: T[P] | null };
@@ -38,18 +40,18 @@ export type UserCredentials = {
 type UserRow = {
   id: number; email: string; role: Role; language: Language; referral_id: string; referred_by: number | null;
   bouquet: string | null; address: string | null; delivery_date: string | null; interval: Preferences['interval'] | null; wishes: string;
-  account_sum_kopecks: number | null; auth_version: number; created_at: Date;
+  account_sum_kopecks: number | null; auth_version: number; created_at: Date; reminders_opt_out_at: Date | null;
 };
 
 const COLUMNS = ['id', 'email', 'role', 'language', 'referral_id', 'referred_by', 'bouquet', 'address', 'delivery_date',
-  'interval', 'wishes', 'account_sum_kopecks', 'auth_version', 'created_at'];
+  'interval', 'wishes', 'account_sum_kopecks', 'auth_version', 'created_at', 'reminders_opt_out_at'];
 
 function toUser(row: UserRow): User {
   return {
     id: row.id, email: row.email, role: row.role, language: row.language, referralId: row.referral_id,
     referredBy: row.referred_by, bouquet: row.bouquet, address: row.address, deliveryDate: row.delivery_date,
     interval: row.interval, wishes: row.wishes, accountSumKopecks: row.account_sum_kopecks,
-    authVersion: row.auth_version, createdAt: row.created_at,
+    authVersion: row.auth_version, createdAt: row.created_at, remindersWanted: row.reminders_opt_out_at === null,
   };
 }
 

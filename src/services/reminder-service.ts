@@ -115,12 +115,6 @@ export function createReminderService({ db, mailer, links, appUrl, timeZone, cut
       });
     },
 
-    /** Whether the customer gets reminder mails. */
-    async wanted(userId: number): Promise<boolean> {
-      const row = await db('users').where({ id: userId }).first('reminders_opt_out_at');
-      return Boolean(row) && row.reminders_opt_out_at === null;
-    },
-
     /** Turns the reminders on or off, with its subscription event; 'unchanged' when they already were. */
     async setWanted(userId: number, wanted: boolean, source: ChangeSource, trx?: Knex.Transaction): Promise<'changed' | 'unchanged'> {
       const run = async (t: Knex.Transaction) => {
