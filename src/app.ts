@@ -54,6 +54,7 @@ import { createStaffDeliveryService } from './services/staff-delivery-service.js
 import { createStaffOverviewService } from './services/staff-overview-service.js';
 import { createOrdersController } from './controllers/orders-controller.js';
 import { createPrivacyController } from './controllers/privacy-controller.js';
+import { createSubscriptionsController } from './controllers/subscriptions-controller.js';
 import { createPreferencesController } from './controllers/preferences-controller.js';
 import { createWebhooksController } from './controllers/webhooks-controller.js';
 import { createOrderService } from './services/order-service.js';
@@ -84,7 +85,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const crmSync = createCrmSyncService({ db, crm, jobs, appUrl: config.appUrl, logger });
   const crmAdmin = createCrmAdminService({ db, crm, sync: crmSync, names: config.amocrm.fieldNames });
   const auth = createAuthService({ db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, onAccountChange: [crmSync.customerChanged] });
-  const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, onPreferencesChange: crmSync.customerChanged });
+  const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, onPreferencesChange: crmSync.customerChanged });
   const subscriptions = createSubscriptionService({
     db, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, onSubscriptionChange: crmSync.customerChanged,
   });
@@ -129,6 +130,9 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     reminders: createRemindersController({ reminders: services.reminders }),
     mailActions: createMailActionsController({ mailActions: services.mailActions }),
     devices: createDevicesController({ devices: services.devices }),
+    subscriptions: createSubscriptionsController({
+      subscriptions: services.subscriptions, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff,
+    }),
     preferences: createPreferencesController({ accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
     orders: createOrdersController({ orders: services.orders, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
     webhooks: createWebhooksController({ crmSync: services.crmSync, secret: config.amocrm.webhookSecret }),

@@ -57,6 +57,16 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.post('/account/reminders', requireUser, c.reminders.update);
   r.get('/account/preferences', requireUser, c.preferences.edit);
   r.post('/account/preferences', requireUser, c.preferences.update);
+  r.get('/account/deliveries', requireUser, c.subscriptions.deliveries);
+  r.post('/account/deliveries/:date/skip', requireUser, c.subscriptions.skip);
+  r.post('/account/deliveries/:date/unskip', requireUser, c.subscriptions.unskip);
+  r.post('/account/deliveries/:date/move', requireUser, c.subscriptions.move);
+  r.get('/account/pause', requireUser, c.subscriptions.editPause);
+  r.post('/account/pause', requireUser, c.subscriptions.pause);
+  r.post('/account/resume', requireUser, c.subscriptions.resume);
+  r.get('/account/cancel', requireUser, c.subscriptions.editCancel);
+  r.post('/account/cancel', requireUser, c.subscriptions.cancel);
+  r.post('/account/reactivate', requireUser, c.subscriptions.reactivate);
   r.get('/account/orders/new', requireUser, c.orders.new);
   r.post('/account/orders', requireUser, c.orders.create);
   r.get('/account/orders/:id', requireUser, c.orders.show);

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { MessageKey } from '../i18n/i18n.js';
 import { AppError, NotFoundError } from '../middleware/errors.js';
 import { INTERVALS } from '../services/catalog-service.js';
+import { CANCEL_REASONS } from '../services/subscription-service.js';
 import { passwordProblem } from '../services/passwords.js';
 
 export type FormErrors = Partial<Record<string, MessageKey>>;
@@ -187,3 +188,23 @@ export function privacySchema({ analytics = false } = {}) {
     action: z.enum(['grant', 'withdraw'], { error: 'form.invalid' }),
   });
 }
+
+/** Moving one delivery (POST /account/deliveries/:date/move): the new day; the rules are the service's. */
+export const moveSchema = (today: string) => z.strictObject({ _csrf: csrf, newDate: dateField(today) });
+
+/** Pausing (POST /account/pause): the first day delivered again. */
+export const pauseSchema = (today: string) => z.strictObject({ _csrf: csrf, until: dateField(today) });
+
+/**
+ * Cancelling (POST /account/cancel): the reason and an optional comment; `decision` is the answer to the one
+ * offer shown after the reason (`cancel` declines it, `monthly` takes the monthly interval instead).
+ */
+export const cancelSchema = z.strictObject({
+  _csrf: csrf,
+  reason: z.enum(CANCEL_REASONS, { error: 'cancel.reason_required' }),
+  comment: text(500, 'cancel.comment_too_long').transform((v) => v.trim()).optional().default(''),
+  decision: z.enum(['cancel', 'monthly'], { error: 'form.invalid' }).optional(),
+});
+
+/** Starting a cancelled subscription again (POST /account/reactivate). */
+export const reactivateSchema = (today: string) => z.strictObject({ _csrf: csrf, deliveryDate: dateField(today) });

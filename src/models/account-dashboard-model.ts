@@ -1,9 +1,13 @@
 import type { Knex } from 'knex';
+import type { DeliveryException } from '../services/deliveries.js';
 
 export type DashboardOrder = { id: number; bouquet: string; deliveryDate: string; address: string; status: string; priceKopecks: number };
 export type DashboardRows = {
   referredCount: number; leadId: number | null; statusId: number | null; syncedAt: Date | null;
   upcoming: DashboardOrder[]; recent: DashboardOrder[];
+  pausedFrom: string | null; pausedUntil: string | null; cancelled: boolean;
+  /** The changes to deliveries scheduled or moved from `from` to `to`. */
+  exceptions: DeliveryException[];
 };
 
 const ORDER_JSON = `json_build_object('id', o.id, 'bouquet', o.bouquet, 'deliveryDate', o.delivery_date, 'address', o.address,
@@ -11,14 +15,18 @@ const ORDER_JSON = `json_build_object('id', o.id, 'bouquet', o.bouquet, 'deliver
 
 /**
  * What the account page shows beyond the user row, in one round trip: the referral count, the amoCRM link, the
- * upcoming placed or confirmed orders from a day on, and the latest orders.
+ * upcoming placed or confirmed orders from a day on, the latest orders, and the subscription's pause,
+ * cancellation and changes to single deliveries from `from` to `to`.
  */
 export function createAccountDashboardModel(db: Knex) {
   return {
-    async forUser(userId: number, from: string, upcomingLimit: number, recentLimit: number): Promise<DashboardRows | null> {
+    async forUser(userId: number, from: string, to: string, upcomingLimit: number, recentLimit: number): Promise<DashboardRows | null> {
       const { rows } = await db.raw(`
         select (select count(*) from users r where r.referred_by = u.id)::int as referred_count,
-               u.amo_lead_id, u.amo_status_id, u.amo_synced_at,
+               u.amo_lead_id, u.amo_status_id, u.amo_synced_at, u.paused_from, u.paused_until, u.cancelled_at is not null as cancelled,
+               coalesce((select json_agg(json_build_object('scheduledDate', e.scheduled_date, 'kind', e.kind, 'newDate', e.new_date))
+                 from delivery_exceptions e where e.user_id = u.id
+                   and (e.scheduled_date between ?::date and ?::date or e.new_date between ?::date and ?::date)), '[]') as exceptions,
                coalesce((select json_agg(${ORDER_JSON} order by o.delivery_date, o.id) from (
                  select id, bouquet, delivery_date, address, status, price_kopecks from orders
                  where user_id = u.id and status in ('placed', 'confirmed') and delivery_date >= ?::date
@@ -26,7 +34,7 @@ export function createAccountDashboardModel(db: Knex) {
                coalesce((select json_agg(${ORDER_JSON} order by o.id desc) from (
                  select id, bouquet, delivery_date, address, status, price_kopecks from orders
                  where user_id = u.id order by id desc limit ?) o), '[]') as recent
-        from users u where u.id = ?`, [from, upcomingLimit, recentLimit, userId]);
+        from users u where u.id = ?`, [from, to, from, to, from, upcomingLimit, recentLimit, userId]);
       const r = rows[0];
       if (!r) return null;
       const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -34,6 +42,7 @@ export function createAccountDashboardModel(db: Knex) {
       return {
         referredCount: Number(r.referred_count), leadId: n(r.amo_lead_id), statusId: n(r.amo_status_id), syncedAt: r.amo_synced_at ?? null,
         upcoming: orders(r.upcoming), recent: orders(r.recent),
+        pausedFrom: r.paused_from, pausedUntil: r.paused_until, cancelled: r.cancelled, exceptions: r.exceptions,
       };
     },
   };

@@ -1,17 +1,17 @@
 // What a customer sees of their account, and the preferences they change.
 import type { Knex } from 'knex';
-import { todayIn, type Language } from '../i18n/i18n.js';
+import type { Language } from '../i18n/i18n.js';
 import { createAccountDashboardModel } from '../models/account-dashboard-model.js';
 import { createAmocrmStatusModel } from '../models/amocrm-status-model.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
 import { createUserModel, type Preferences, type User } from '../models/user-model.js';
 import { categoryName } from './catalog-service.js';
-import { upcomingDeliveries } from './schedule.js';
+import { firstChangeable, upcomingOf, upcomingRange, type UpcomingEntry } from './subscription-service.js';
 
 const UPCOMING = 6;
 
-export function createAccountService({ db, appUrl, timeZone, onPreferencesChange }: {
-  db: Knex; appUrl: string; timeZone: string; onPreferencesChange: (trx: Knex.Transaction, userId: number) => Promise<void>;
+export function createAccountService({ db, appUrl, timeZone, cutoff, onPreferencesChange }: {
+  db: Knex; appUrl: string; timeZone: string; cutoff: string; onPreferencesChange: (trx: Knex.Transaction, userId: number) => Promise<void>;
 }) {
   const users = createUserModel(db);
   const categories = createBouquetCategoryModel(db);
@@ -22,10 +22,11 @@ export function createAccountService({ db, appUrl, timeZone, onPreferencesChange
      * beside the user row the request already holds (categories and stage names come from the process's cache).
      */
     async dashboard(userId: number, language: Language, loaded?: User) {
-      const today = todayIn(timeZone);
+      const now = new Date();
+      const { from, to } = upcomingRange(now, timeZone, UPCOMING);
       const [user, rows, all] = await Promise.all([
         loaded && loaded.id === userId ? loaded : users.findById(userId),
-        dashboardRows.forUser(userId, today, UPCOMING, 10),
+        dashboardRows.forUser(userId, from, to, UPCOMING, 10),
         categories.list(),
       ]);
       if (!user || !rows) throw new Error(`no user ${userId}`);
@@ -33,16 +34,25 @@ export function createAccountService({ db, appUrl, timeZone, onPreferencesChange
         const c = all.find((x) => x.code === code);
         return c ? categoryName(c, language) : code ?? '';
       };
-      const subscription = user.deliveryDate && user.interval
-        ? upcomingDeliveries(user.deliveryDate, user.interval, today, UPCOMING).map((date) => ({ date, bouquet: nameOf(user.bouquet), address: user.address ?? '', order: null as number | null }))
-        : [];
-      const ordered = rows.upcoming.map((o) => ({ date: o.deliveryDate, bouquet: nameOf(o.bouquet), address: o.address, order: o.id as number | null }));
+      // The same entries as the deliveries page (subscription-service's upcomingOf), from the rows read here.
+      const orders = rows.upcoming.map((o) => ({ id: o.id, deliveryDate: o.deliveryDate, status: o.status as 'placed' | 'confirmed', bouquet: o.bouquet, address: o.address }));
+      const schedule = user.deliveryDate && user.interval
+        ? { firstDate: user.deliveryDate, interval: user.interval, pausedFrom: rows.pausedFrom, pausedUntil: rows.pausedUntil, cancelled: rows.cancelled }
+        : { firstDate: '', interval: 'weekly' as const, pausedFrom: null, pausedUntil: null, cancelled: true };
+      const upcoming = upcomingOf(schedule, rows.exceptions, orders, now, { timeZone, cutoff }, UPCOMING);
+      const entry = (e: UpcomingEntry) => ({
+        ...e, bouquet: nameOf(e.bouquet ?? user.bouquet), address: e.address ?? user.address ?? '', order: e.state === 'order' ? e.orderId : null,
+      });
       return {
         email: user.email,
         accountSumKopecks: user.accountSumKopecks ?? 0,
         referralLink: `${appUrl}/${user.referralId}`,
         referredCount: rows.referredCount,
-        upcoming: [...subscription, ...ordered].sort((a, b) => a.date.localeCompare(b.date) || (a.order ?? 0) - (b.order ?? 0)).slice(0, UPCOMING),
+        upcoming: upcoming.entries.map(entry),
+        pausedUntil: upcoming.pausedUntil,
+        cancelled: rows.cancelled,
+        /** The earliest first delivery date of a reactivated subscription. */
+        firstOpenDate: firstChangeable(now, { timeZone, cutoff }),
         crm: {
           inCrm: rows.leadId !== null,
           stage: rows.statusId ? await createAmocrmStatusModel(db).name(rows.statusId) : null,

@@ -5,11 +5,11 @@
 // the rules refuse is a result with a reason, never an exception; asking for what is already so (a second
 // submit) is a success that changes nothing (`changed: false`).
 import type { Knex } from 'knex';
-import { createSubscriptionChangeModel, type CancelReason, type LockedSubscription } from '../models/subscription-change-model.js';
+import { createSubscriptionChangeModel, type CancelReason, type LockedSubscription, type UpcomingOrder } from '../models/subscription-change-model.js';
 import { createSubscriptionEventModel, type ChangeSource, type SubscriptionEventKind, type SubscriptionEventDetails } from '../models/subscription-event-model.js';
 import { createSubscriptionModel } from '../models/subscription-model.js';
 import {
-  canMove, canPause, dateIn, deliveriesBetween, isLocked, type ChangeRules, type DeliveryEntry, type MoveRefusal, type PauseRefusal, type Subscription,
+  canMove, canPause, dateIn, deliveriesBetween, isLocked, type ChangeRules, type DeliveryEntry, type DeliveryException, type MoveRefusal, type PauseRefusal, type Subscription,
 } from './deliveries.js';
 import { nthDelivery } from './schedule.js';
 
@@ -20,11 +20,16 @@ export type ChangeRefusal =
   | MoveRefusal // 'cancelled' | 'not_a_delivery' | 'locked' | 'same_day' | 'past' | 'taken' | 'paused' | 'too_late'
   | PauseRefusal // 'past' | 'too_far'
   | 'no_subscription' // no such customer, or no delivery date and interval yet
-  | 'not_cancelled'; // reactivate of a subscription that is not cancelled
+  | 'not_cancelled' // reactivate of a subscription that is not cancelled
+  | 'invalid'; // a date that is not a real 'YYYY-MM-DD', an unknown cancel reason or a comment over 500 characters
 export type ChangeResult = { ok: true; changed: boolean } | { ok: false; reason: ChangeRefusal };
 
 /** One upcoming entry: a delivery of deliveries.ts, `locked` past its cut-off; orders also placed ones, with their own bouquet and address. */
-export type UpcomingEntry = DeliveryEntry & { locked: boolean; orderStatus?: 'placed' | 'confirmed'; bouquet?: string; address?: string };
+export type UpcomingEntry = DeliveryEntry & {
+  locked: boolean; orderStatus?: 'placed' | 'confirmed'; bouquet?: string; address?: string;
+  /** A planned or moved delivery not yet locked: the dates it can move to. */
+  moveRange?: MoveRange;
+};
 export type Upcoming = { entries: UpcomingEntry[]; pausedUntil: string | null; cancelled: boolean };
 export type MoveRange = { earliest: string; latest: string };
 
@@ -45,6 +50,52 @@ export function isDate(value: unknown): value is string {
   return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === value;
 }
 
+/** The first day whose delivery can still be changed: tomorrow, or the day after once tomorrow's cut-off passed. */
+export function firstChangeable(now: Date, rules: ChangeRules): string {
+  const tomorrow = addDays(dateIn(now, rules.timeZone), 1);
+  return isLocked(tomorrow, now, rules) ? addDays(tomorrow, 1) : tomorrow;
+}
+
+/** Where the delivery scheduled on `scheduled` can move: from the first day still open to one interval later. */
+function rangeOf(scheduled: string, interval: Subscription['interval'], now: Date, rules: ChangeRules): MoveRange | null {
+  const earliest = firstChangeable(now, rules);
+  const latest = nthDelivery(scheduled, interval, 1);
+  return earliest <= latest ? { earliest, latest } : null;
+}
+
+/** The dates that can hold the next `count` entries: today to `count` months and the longest pause ahead. */
+export function upcomingRange(now: Date, timeZone: string, count: number): { from: string; to: string } {
+  const from = dateIn(now, timeZone);
+  return { from, to: nthDelivery(from, 'monthly', count + 7) };
+}
+
+/**
+ * The next `count` entries from today on: the subscription's deliveries with their state (planned, skipped,
+ * moved from → to, paused; `locked` once past the cut-off) and the placed or confirmed one-off orders. The one
+ * answer for the deliveries page and the dashboard; `exceptions` and `orders` cover upcomingRange().
+ */
+export function upcomingOf(
+  s: Subscription, exceptions: readonly DeliveryException[], orders: readonly UpcomingOrder[], now: Date, rules: ChangeRules, count: number,
+): Upcoming {
+  const { from, to } = upcomingRange(now, rules.timeZone, count);
+  const own = s.firstDate && s.interval ? deliveriesBetween(s, exceptions, [], from, to) : [];
+  const withRange = (e: DeliveryEntry): UpcomingEntry => {
+    const locked = isLocked(e.date, now, rules);
+    const range = !locked && (e.state === 'planned' || e.state === 'moved') ? rangeOf(e.state === 'moved' ? e.from : e.date, s.interval, now, rules) : null;
+    return range ? { ...e, locked, moveRange: range } : { ...e, locked };
+  };
+  const entries: UpcomingEntry[] = [
+    ...own.map(withRange),
+    ...orders.filter((o) => o.deliveryDate >= from && o.deliveryDate <= to).map((o) => ({
+      date: o.deliveryDate, state: 'order' as const, orderId: o.id, orderStatus: o.status, bouquet: o.bouquet, address: o.address, locked: isLocked(o.deliveryDate, now, rules),
+    })),
+  ];
+  const rank = (e: UpcomingEntry) => (e.state === 'order' ? e.orderId : 0);
+  entries.sort((a, b) => a.date.localeCompare(b.date) || rank(a) - rank(b));
+  const paused = s.pausedUntil !== null && s.pausedUntil > from;
+  return { entries: entries.slice(0, count), pausedUntil: paused ? s.pausedUntil : null, cancelled: s.cancelled };
+}
+
 export function createSubscriptionService({ db, timeZone, cutoff, onSubscriptionChange, clock = () => new Date() }: {
   db: Knex; timeZone: string; cutoff: string;
   onSubscriptionChange: (trx: Knex.Transaction, userId: number) => Promise<void>;
@@ -53,11 +104,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 }) {
   const rules: ChangeRules = { cutoff, timeZone };
 
-  /** The first day whose delivery can still be changed: tomorrow, or the day after once tomorrow's cut-off passed. */
-  function firstChangeable(now: Date): string {
-    const tomorrow = addDays(dateIn(now, timeZone), 1);
-    return isLocked(tomorrow, now, rules) ? addDays(tomorrow, 1) : tomorrow;
-  }
+  const firstOpen = (now: Date) => firstChangeable(now, rules);
 
   const subscriptionOf = (s: LockedSubscription): Subscription | null => (s.firstDate && s.interval
     ? { firstDate: s.firstDate, interval: s.interval, pausedFrom: s.pausedFrom, pausedUntil: s.pausedUntil, cancelled: s.cancelled }
@@ -68,10 +115,11 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
    * it changed something.
    */
   async function change(
-    userId: number, actor: Actor,
+    userId: number, actor: Actor, valid: boolean,
     change: (trx: Knex.Transaction, locked: LockedSubscription, now: Date) => Promise<ChangeRefusal | null | { kind: SubscriptionEventKind; details: SubscriptionEventDetails }>,
   ): Promise<ChangeResult> {
     if (actor.source === 'staff' && !actor.staffUserId) throw new Error('a staff change needs staffUserId');
+    if (!valid) return { ok: false, reason: 'invalid' };
     return db.transaction(async (trx) => {
       const locked = await createSubscriptionChangeModel(trx).lock(userId);
       if (!locked) return { ok: false, reason: 'no_subscription' } as const;
@@ -93,9 +141,12 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
   }
 
   return {
+    /** The first day whose delivery can still be changed (the earliest date the forms accept). */
+    firstOpenDate: (now: Date = clock()): string => firstOpen(now),
+
     /** Skips the delivery on `date` (a planned one, or one moved there). */
     skip(userId: number, date: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, isDate(date), async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         if (locked.cancelled) return 'cancelled';
         const found = await entryOn(trx, userId, date);
@@ -112,7 +163,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** Takes back the skip of the delivery scheduled on `date`: it is delivered on its own day again. */
     unskip(userId: number, date: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, isDate(date), async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         if (locked.cancelled) return 'cancelled';
         const found = await entryOn(trx, userId, date);
@@ -129,7 +180,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** Moves the delivery on `date` to `newDate`; the rest of the schedule stays as it is. */
     move(userId: number, date: string, newDate: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, isDate(date) && isDate(newDate), async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         const model = createSubscriptionChangeModel(trx);
         const done = await model.exception(userId, date);
@@ -152,24 +203,23 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
      * after its scheduled day (another delivery's day inside the range is still refused). Null when it cannot move.
      */
     async moveRange(userId: number, date: string, now: Date = clock()): Promise<MoveRange | null> {
+      if (!isDate(date)) return null;
       const record = await createSubscriptionModel(db).load(userId, date, date);
       if (!record || record.subscription.cancelled || isLocked(date, now, rules)) return null;
       const entry = deliveriesBetween(record.subscription, record.exceptions, [], date, date).find((e) => e.state === 'planned' || e.state === 'moved');
       if (!entry) return null;
-      const earliest = firstChangeable(now);
-      const latest = nthDelivery(entry.state === 'moved' ? entry.from : date, record.subscription.interval, 1);
-      return earliest <= latest ? { earliest, latest } : null;
+      return rangeOf(entry.state === 'moved' ? entry.from : date, record.subscription.interval, now, rules);
     },
 
     /** No deliveries from the first day still open until `until` (delivered again from that day on). */
     pause(userId: number, until: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, isDate(until), async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         if (locked.cancelled) return 'cancelled';
         const today = dateIn(now, timeZone);
         const refusal = canPause(until, today);
         if (refusal) return refusal;
-        const from = firstChangeable(now);
+        const from = firstOpen(now);
         if (until <= from) return 'past';
         // A pause still running keeps its start: the days it already held stay held.
         const running = locked.pausedFrom !== null && locked.pausedUntil !== null && locked.pausedUntil > today;
@@ -182,9 +232,9 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** Ends the pause at once: deliveries from the first day still open. */
     resume(userId: number, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, true, async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
-        const from = firstChangeable(now);
+        const from = firstOpen(now);
         if (locked.pausedFrom === null || locked.pausedUntil === null || locked.pausedUntil <= from) return null;
         const model = createSubscriptionChangeModel(trx);
         if (locked.pausedFrom >= from) await model.setPause(userId, null, null);
@@ -195,8 +245,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** Ends the subscription, with the reason (and a comment of at most 500 characters, '' for none). */
     cancel(userId: number, reason: CancelReason, comment: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      if (!CANCEL_REASONS.includes(reason) || comment.length > 500) throw new Error('cancel: reason or comment out of range');
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, CANCEL_REASONS.includes(reason) && typeof comment === 'string' && comment.length <= 500, async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         if (locked.cancelled) return null;
         const text = comment.trim() || null;
@@ -207,7 +256,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
 
     /** Starts a cancelled subscription again, with its first delivery on `deliveryDate`. */
     reactivate(userId: number, deliveryDate: string, source: ChangeSource, staffUserId?: number | null): Promise<ChangeResult> {
-      return change(userId, { source, staffUserId }, async (trx, locked, now) => {
+      return change(userId, { source, staffUserId }, isDate(deliveryDate), async (trx, locked, now) => {
         if (!subscriptionOf(locked)) return 'no_subscription';
         if (!locked.cancelled) return locked.firstDate === deliveryDate ? null : 'not_cancelled';
         const today = dateIn(now, timeZone);
@@ -226,24 +275,11 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
      * for no such customer.
      */
     async upcoming(userId: number, count = 8, now: Date = clock()): Promise<Upcoming | null> {
-      const today = dateIn(now, timeZone);
-      const to = nthDelivery(today, 'monthly', count + 7); // monthly deliveries, through the longest pause
-      const record = await createSubscriptionModel(db).load(userId, today, to);
+      const { from, to } = upcomingRange(now, timeZone, count);
+      const record = await createSubscriptionModel(db).load(userId, from, to);
       if (!record) return null;
-      const { subscription: s, exceptions } = record;
-      const hasRule = Boolean(s.firstDate && s.interval);
-      const own = hasRule ? deliveriesBetween(s, exceptions, [], today, to) : [];
-      const orders = await createSubscriptionChangeModel(db).orders(userId, today, to);
-      const entries: UpcomingEntry[] = [
-        ...own.map((e) => ({ ...e, locked: isLocked(e.date, now, rules) })),
-        ...orders.map((o) => ({
-          date: o.deliveryDate, state: 'order' as const, orderId: o.id, orderStatus: o.status, bouquet: o.bouquet, address: o.address, locked: isLocked(o.deliveryDate, now, rules),
-        })),
-      ];
-      const rank = (e: UpcomingEntry) => (e.state === 'order' ? e.orderId : 0);
-      entries.sort((a, b) => a.date.localeCompare(b.date) || rank(a) - rank(b));
-      const paused = s.pausedUntil !== null && s.pausedUntil > today;
-      return { entries: entries.slice(0, count), pausedUntil: paused ? s.pausedUntil : null, cancelled: s.cancelled };
+      const orders = await createSubscriptionChangeModel(db).orders(userId, from, to);
+      return upcomingOf(record.subscription, record.exceptions, orders, now, rules, count);
     },
   };
 }

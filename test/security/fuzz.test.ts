@@ -11,6 +11,7 @@ import { client, csrfFrom, daysFromToday, GOOD_PASSWORD, logIn, signUp, signupFi
 import { insertCustomers, insertOrder, STAFF_PASSWORD, staffAgent } from '../staff/helpers.js';
 import { stepAt, totpCode } from '../../src/services/totp.js';
 import { createMailLinks } from '../../src/services/mail-links.js';
+import { upcomingDeliveries } from '../../src/services/schedule.js';
 
 type Value = string | string[] | Record<string, string>;
 // Refused in every field of every form (the CR LF only in single-line fields: see MULTI_LINE_FIELDS).
@@ -24,7 +25,7 @@ const BAD_IDS = ['abc', '0', '-1', '1e3', '0x10', '1.0', '+5', '%207', '%00', '1
   '9'.repeat(20), '9007199254740993', '%3Cscript%3Ealert(1)%3C%2Fscript%3E', "'%20or%201%3D1%20--", '..%2F..%2Fetc%2Fpasswd', '%EF%BC%91%EF%BC%92'];
 const FORM_INVALID = 'Форма заполнена неправильно';
 // Multi-line fields (textareas) take newlines as typed, so a CR LF there is text, not an injection (forms.ts MULTI_LINE).
-const MULTI_LINE_FIELDS = new Set(['address', 'wishes']);
+const MULTI_LINE_FIELDS = new Set(['address', 'wishes', 'comment']);
 const alwaysBad = (field: string, bad: Value) => ALWAYS_BAD.includes(bad) && !(MULTI_LINE_FIELDS.has(field) && bad === '\r\nX-Injected: 1');
 
 const randomIp = () => `10.99.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250) + 1}`;
@@ -451,6 +452,92 @@ describe('every form against bad input', function () {
         expect(await sessionRows(), what).to.deep.equal(before);
       }
       await laptop.get('/account').expect(200);
+    });
+  });
+
+  describe('subscription self-service (POST /account/deliveries/:date/skip|unskip|move, /account/pause, /account/resume, /account/cancel, /account/reactivate)', () => {
+    /** Everything a subscription form may change: the customer's row (pause, cancellation), their delivery changes and history, the queue. */
+    const changes = async () => JSON.stringify([await snapshot(), await t.db('delivery_exceptions').where({ user_id: me }).orderBy('id'),
+      await t.db('subscription_events').where({ user_id: me }).orderBy('id')]);
+    /** The customer's next delivery (the preferences test above may have changed the schedule). */
+    const nextDelivery = async () => {
+      const user = await t.db('users').where({ id: me }).first('delivery_date', 'interval');
+      return upcomingDeliveries(user.delivery_date, user.interval, daysFromToday(2), 1)[0]!;
+    };
+    const forms = async (): Promise<{ path: string; page: string; fields: Record<string, string> }[]> => {
+      const next = await nextDelivery();
+      return [
+        { path: `/account/deliveries/${next}/move`, page: '/account/deliveries', fields: { newDate: daysFromToday(3) } },
+        { path: '/account/pause', page: '/account/pause', fields: { until: daysFromToday(20) } },
+        // "other" shows the offer first, so that even a comment accepted as typed changes nothing here.
+        { path: '/account/cancel', page: '/account/cancel', fields: { reason: 'other', comment: 'Причина' } },
+        // The subscription is not cancelled: a valid date changes nothing either.
+        { path: '/account/reactivate', page: '/account', fields: { deliveryDate: daysFromToday(10) } },
+      ];
+    };
+
+    it('no bad value in any field gives a 500; every one is refused or changes nothing (S21)', async () => {
+      const problems: string[] = [];
+      for (const form of await forms()) {
+        const token = csrfFrom((await agent.get(form.page)).text);
+        for (const field of Object.keys(form.fields)) {
+          for (const bad of [...ALWAYS_BAD, ...SUSPICIOUS]) {
+            const before = await changes();
+            const res = await agent.post(form.path).type('form').send({ ...form.fields, _csrf: token, [field]: bad });
+            const what = `${form.path} ${label(field, bad)} → ${res.status}`;
+            if (res.status >= 500) problems.push(what);
+            if (alwaysBad(field, bad) && (res.status < 400 || res.status >= 500)) problems.push(`${what}: accepted`);
+            if (res.text.includes('<script>alert(1)</script>')) problems.push(`${what}: unescaped`);
+            if (await changes() !== before) problems.push(`${what}: changed the subscription`);
+          }
+        }
+      }
+      expect(problems.length, `\n${problems.join('\n')}\n`).to.equal(0);
+    });
+
+    it('an extra unknown field, a repeated field or a bracket field is refused with 4xx and changes nothing, also on the button forms (S21)', async () => {
+      const next = await nextDelivery();
+      const all = [
+        ...(await forms()),
+        // Valid on their own: the refusal is the extra, repeated or bracket field alone.
+        { path: `/account/deliveries/${next}/move`, page: '/account/deliveries', fields: { newDate: daysFromToday(8) } },
+        { path: '/account/cancel', page: '/account/cancel', fields: { reason: 'quality', comment: '' } },
+        { path: `/account/deliveries/${next}/skip`, page: '/account/deliveries', fields: {} },
+        { path: `/account/deliveries/${next}/unskip`, page: '/account/deliveries', fields: {} },
+        { path: '/account/resume', page: '/account', fields: {} },
+      ];
+      const problems: string[] = [];
+      for (const form of all) {
+        const token = csrfFrom((await agent.get(form.page)).text);
+        const urlencoded = (fields: Record<string, string>) => new URLSearchParams({ _csrf: token, ...fields }).toString();
+        const attempts: [string, string][] = [['unknown role=staff', urlencoded({ ...form.fields, role: 'staff' })], ['repeated _csrf', `${urlencoded(form.fields)}&_csrf=${token}`]];
+        for (const [field, value] of Object.entries(form.fields)) {
+          const others = urlencoded(Object.fromEntries(Object.entries(form.fields).filter(([k]) => k !== field)));
+          attempts.push([`repeated ${field}`, `${others}&${field}=${encodeURIComponent(value)}&${field}=${encodeURIComponent(value)}`]);
+          attempts.push([`bracket ${field}[]`, `${others}&${field}%5B%5D=${encodeURIComponent(value)}`]);
+        }
+        for (const [what, body] of attempts) {
+          const before = await changes();
+          const res = await agent.post(form.path).type('form').send(body);
+          if (res.status < 400 || res.status >= 500) problems.push(`${form.path} ${what} → ${res.status}`);
+          if (await changes() !== before) problems.push(`${form.path} ${what}: changed the subscription`);
+        }
+      }
+      expect(problems.length, `\n${problems.join('\n')}\n`).to.equal(0);
+    });
+
+    it('when the date in the path is not a real date, then 404 for skip, unskip and move, never a 500, and nothing changes (S21)', async () => {
+      const token = csrfFrom((await agent.get('/account/deliveries')).text);
+      const problems: string[] = [];
+      for (const action of ['skip', 'unskip', 'move']) {
+        for (const date of [...BAD_IDS, '2027-02-30', '2027-13-01', '2027-1-5', '20270105', '2027-01-05%00', '%202027-01-05', '0000-00-00']) {
+          const before = await changes();
+          const res = await agent.post(`/account/deliveries/${date}/${action}`).type('form').send({ _csrf: token, ...(action === 'move' ? { newDate: daysFromToday(3) } : {}) });
+          if (res.status !== 404) problems.push(`${action} ${date.slice(0, 40)} → ${res.status}`);
+          if (await changes() !== before) problems.push(`${action} ${date.slice(0, 40)}: changed the subscription`);
+        }
+      }
+      expect(problems.length, `\n${problems.join('\n')}\n`).to.equal(0);
     });
   });
 

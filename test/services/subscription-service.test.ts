@@ -56,11 +56,14 @@ describe('subscription service', () => {
       expect(changes).to.have.length(1);
     });
 
-    it('when two skips of one delivery race, then exactly one is recorded', async () => {
+    it('when six skips and six pauses of one subscription race (double submits, a mail link), then they are applied one after another and each is recorded once', async () => {
       const id = await weekly();
-      const results = await Promise.all([service.skip(id, '2027-03-10', 'account'), service.skip(id, '2027-03-10', 'mail')]);
-      expect(results.filter((r) => r.ok && r.changed)).to.have.length(1);
-      expect(await events(id)).to.have.length(1);
+      await Promise.all(Array.from({ length: 8 }, () => db.raw('select pg_sleep(0.05)'))); // eight open connections
+      const skips = await Promise.all(Array.from({ length: 6 }, (_, i) => service.skip(id, '2027-03-10', i % 2 ? 'mail' : 'account')));
+      expect(skips.filter((r) => r.ok && r.changed)).to.have.length(1);
+      const pauses = await Promise.all(Array.from({ length: 6 }, () => service.pause(id, '2027-04-07', 'account')));
+      expect(pauses.filter((r) => r.ok && r.changed)).to.have.length(1);
+      expect((await events(id)).map((e) => e.split(' ').slice(0, 2).join(' '))).to.deep.equal(['skip {"date":"2027-03-10"}', 'pause {"until":"2027-04-07"}']);
     });
 
     it('at 17:59 Moscow the day before, then a delivery can be skipped; at 18:00 it is locked', async () => {
@@ -85,6 +88,20 @@ describe('subscription service', () => {
       expect(await service.skip(999_999_999, '2027-03-10', 'account')).to.deep.equal({ ok: false, reason: 'no_subscription' });
       expect(await events(id)).to.deep.equal([]);
       expect(changes).to.deep.equal([]);
+    });
+
+    it('when a caller passes what is not a date, an unknown reason or a long comment, then the answer is "invalid", not an exception', async () => {
+      const id = await weekly();
+      const invalid = { ok: false, reason: 'invalid' };
+      expect(await service.skip(id, '2027-02-30', 'mail')).to.deep.equal(invalid);
+      expect(await service.unskip(id, 'tomorrow', 'mail')).to.deep.equal(invalid);
+      expect(await service.move(id, '2027-03-10', '2027-3-12', 'mail')).to.deep.equal(invalid);
+      expect(await service.pause(id, '', 'account')).to.deep.equal(invalid);
+      expect(await service.cancel(id, 'boredom' as never, '', 'account')).to.deep.equal(invalid);
+      expect(await service.cancel(id, 'other', 'x'.repeat(501), 'account')).to.deep.equal(invalid);
+      expect(await service.reactivate(id, '2027-13-01', 'account')).to.deep.equal(invalid);
+      expect(await service.moveRange(id, '10.03.2027', now)).to.equal(null);
+      expect(await events(id)).to.deep.equal([]);
     });
 
     it('when a staff member changes a subscription, then the event names them; without a staff id it is refused', async () => {
