@@ -6,7 +6,7 @@ import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { createAssets } from './middleware/assets.js';
 import { createAttribution, type AttributionCookie } from './middleware/attribution.js';
-import { csrfProtection, sameOrigin } from './middleware/csrf.js';
+import { csrfProtection, isOneClickUnsubscribe, sameOrigin } from './middleware/csrf.js';
 import { errorHandler, notFound } from './middleware/errors.js';
 import { language, rememberedLanguage } from './middleware/language.js';
 import { locals } from './middleware/locals.js';
@@ -31,6 +31,11 @@ import { createAccountDeletionService } from './services/account-deletion-servic
 import { createCrmEraseService } from './services/crm-erase-service.js';
 import { createAccountDeletionController } from './controllers/account-deletion-controller.js';
 import { createSubscriptionService } from './services/subscription-service.js';
+import { createMailLinks } from './services/mail-links.js';
+import { createReminderService } from './services/reminder-service.js';
+import { createMailActionService } from './services/mail-action-service.js';
+import { createMailActionsController } from './controllers/mail-actions-controller.js';
+import { createRemindersController } from './controllers/reminders-controller.js';
 import { createAccountsController } from './controllers/accounts-controller.js';
 import { createConsentsController } from './controllers/consents-controller.js';
 import { createDocumentsController } from './controllers/documents-controller.js';
@@ -115,7 +120,15 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const totp = createTotpService({ db, secrets: config.sessionSecrets });
   const crmErase = createCrmEraseService({ crm, jobs });
   const accountDeletion = createAccountDeletionService({ db, auth, jobs, crmErase });
-  return { analytics, totp, crmErase, accountDeletion, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, emailConfirmations, accounts, orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy, subscriptions };
+  const mailLinks = createMailLinks(config.sessionSecrets);
+  const reminders = createReminderService({
+    db, mailer, links: mailLinks, appUrl: config.appUrl, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, daysBefore: config.reminderDaysBefore, logger,
+  });
+  const mailActions = createMailActionService({ db, links: mailLinks, reminders, subscriptions, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff });
+  return {
+    analytics, totp, crmErase, accountDeletion, reminders, mailActions, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, emailConfirmations, accounts,
+    orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy, subscriptions,
+  };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -141,6 +154,8 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     loginCodes: createLoginCodesController({ auth: services.auth }),
     accounts: createAccountsController({ auth: services.auth, accounts: services.accounts }),
     accountDeletion: createAccountDeletionController({ deletion: services.accountDeletion, cookieName }),
+    reminders: createRemindersController({ reminders: services.reminders }),
+    mailActions: createMailActionsController({ mailActions: services.mailActions }),
     devices: createDevicesController({ devices: services.devices }),
     subscriptions: createSubscriptionsController({
       subscriptions: services.subscriptions, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff,
@@ -229,7 +244,7 @@ export function createApp(deps: AppDeps) {
   app.use(forPeople(sessionLimits));
   app.use(forPeople(saveBeforeRedirect));
   app.use(forPeople(language({ secureCookies: config.production, timeZone: config.shopTimeZone })));
-  app.use(sameOrigin(config.appOrigin, { skip: isWebhook }));
+  app.use(sameOrigin(config.appOrigin, { skip: isWebhook, exempt: isOneClickUnsubscribe }));
   app.use(csrf.protect);
   app.use(forPeople(locals(csrf.generateToken)));
 

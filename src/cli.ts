@@ -6,18 +6,20 @@ import { ConfigError, loadConfig, readEnvironment, type Config, type Environment
 import { migrate, openDatabase, type Database } from './db.js';
 import { createServices, type Services } from './app.js';
 import { createLogger, type Logger } from './logger.js';
-import { createWorker } from './services/job-queue.js';
-import { CRONTAB, createTasks } from './tasks.js';
+import { runOnce } from 'graphile-worker';
+import { createWorker, workerLogger } from './services/job-queue.js';
+import { dateIn } from './services/deliveries.js';
+import { CRONTAB, createTasks, reminderMailTask } from './tasks.js';
 
 type Ctx = { config: Config; logger: Logger; env: Environment };
 type Command = { usage: string; run: (args: string[], ctx: Ctx) => Promise<void> };
 
 /** Opens the database and the services for one command, and always closes them. */
-async function withServices<T>({ config, logger }: Ctx, work: (services: Services, db: Database['db']) => Promise<T>): Promise<T> {
+async function withServices<T>({ config, logger }: Ctx, work: (services: Services, db: Database['db'], url: string) => Promise<T>): Promise<T> {
   const database = await openDatabase(config, logger, { poolMax: 2 });
   try {
     await migrate(database.db, database.url);
-    return await work(createServices({ config, db: database.db, logger }), database.db);
+    return await work(createServices({ config, db: database.db, logger }), database.db, database.url);
   } finally {
     await database.close();
   }
@@ -113,6 +115,24 @@ const commands: Record<string, Command> = {
         const url = `${ctx.config.appUrl}/webhooks/amocrm/${ctx.config.amocrm.webhookSecret}`;
         const result = await crmAdmin.registerWebhook(url);
         process.stdout.write(`${result === 'registered' ? 'webhook registered' : 'webhook was already registered'}: ${ctx.config.appUrl}/webhooks/amocrm/…\n`);
+      });
+    },
+  },
+  'reminders:send': {
+    usage: 'reminders:send [--date YYYY-MM-DD]  remind of the deliveries on that date (default: today + REMINDER_DAYS_BEFORE) now; each customer once, however often it runs',
+    async run(args, ctx) {
+      const at = args.indexOf('--date');
+      const given = at >= 0 ? args[at + 1] : undefined;
+      if ((at >= 0 && (!given || !/^\d{4}-\d{2}-\d{2}$/.test(given) || Number.isNaN(Date.parse(given)))) || args.length !== (at >= 0 ? 2 : 0)) {
+        throw new UsageError('reminders:send takes only --date YYYY-MM-DD');
+      }
+      await withServices(ctx, async ({ reminders }, db, url) => {
+        const date = given ?? reminders.dateFor(dateIn(new Date(), ctx.config.shopTimeZone));
+        const queued = await reminders.plan(date);
+        // The mails go now, from this process (a running worker may take some of them: each is sent once either way).
+        await runOnce({ connectionString: url, taskList: reminderMailTask(reminders), concurrency: 2, logger: workerLogger(ctx.logger), noHandleSignals: true });
+        const sent = await db('reminders').where({ delivery_date: date }).whereNotNull('sent_at').count({ n: '*' }).first();
+        process.stdout.write(`${date}: ${queued} reminders queued now, ${Number(sent?.n ?? 0)} sent in all\n`);
       });
     },
   },

@@ -172,6 +172,12 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
   // A delivery can no longer be changed after this time (shop time) on the day before it.
   const deliveryCutoff = value('DELIVERY_CUTOFF') ?? '18:00';
   if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(deliveryCutoff)) problems.push(`DELIVERY_CUTOFF must be a time HH:MM (got "${deliveryCutoff}")`);
+  // Reminders go REMINDER_DAYS_BEFORE days ahead: at least 1, so that the mail's skip and move links still work.
+  const reminderDaysText = value('REMINDER_DAYS_BEFORE') ?? '2';
+  const reminderDaysBefore = Number(reminderDaysText);
+  if (!/^\d+$/.test(reminderDaysText) || reminderDaysBefore < 1 || reminderDaysBefore > 14) {
+    problems.push(`REMINDER_DAYS_BEFORE must be a whole number of days from 1 to 14 (got "${reminderDaysText}")`);
+  }
 
   // Staff log in with TOTP: always in production; STAFF_2FA=required makes it so elsewhere too (staging, tests).
   const staff2fa = value('STAFF_2FA') ?? 'optional';
@@ -248,6 +254,7 @@ export function loadConfig(env: Environment, options: { root?: string } = {}) {
     logLevel,
     shopTimeZone,
     deliveryCutoff,
+    reminderDaysBefore,
     runWorker: workerMode === 'in-process',
     staffTotpRequired: production || staff2fa === 'required',
     operator,

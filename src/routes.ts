@@ -60,6 +60,7 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/account/delete', requireUser, noStore, c.accountDeletion.edit);
   r.post('/account/delete', requireUser, noStore, limit.accountChange, c.accountDeletion.destroy);
   r.get('/account/data.json', requireUser, limit.dataExport, c.privacy.download);
+  r.post('/account/reminders', requireUser, c.reminders.update);
   r.get('/account/preferences', requireUser, c.preferences.edit);
   r.post('/account/preferences', requireUser, c.preferences.update);
   r.get('/account/deliveries', requireUser, c.subscriptions.deliveries);
@@ -77,6 +78,10 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/account/orders/:id', requireUser, c.orders.show);
   r.post('/account/orders/:id/confirm', requireUser, c.orders.confirm);
   r.post('/account/orders/:id/cancel', requireUser, c.orders.cancel);
+
+  // The one-click links of a reminder mail: GET shows what will happen, only POST does it; no login (the token is the credential).
+  r.get('/m/:token', noStore, c.mailActions.show);
+  r.post('/m/:token', noStore, c.mailActions.act);
 
   r.post('/webhooks/amocrm/:secret', c.webhooks.create);
 

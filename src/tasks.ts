@@ -11,24 +11,53 @@ import { CONFIRMATION_TASK } from './services/email-confirmation-service.js';
 import type { AmoSettings } from './crm/connection.js';
 import { DELETED_MAIL } from './services/account-deletion-service.js';
 import { ERASE_CUSTOMER, type ErasePayload } from './services/crm-erase-service.js';
+import { REMINDER_MAIL } from './models/reminder-model.js';
+import { dateIn } from './services/deliveries.js';
 import { CRM_QUEUE, LEAD_CHANGED, RECONCILE, REFRESH_DUE, SYNC_CUSTOMER, SYNC_ORDER, type JobInfo } from './services/crm-sync-service.js';
 
 function jobInfo(helpers: JobHelpers): JobInfo {
   return { id: String(helpers.job.id), attempts: helpers.job.attempts, maxAttempts: helpers.job.max_attempts };
 }
 
+export const REMINDER_PLAN = 'reminders:plan';
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** The task that sends the queued reminder mails (also run by `reminders:send` to send at once). */
+export function reminderMailTask(reminders: ReturnType<typeof createServices>['reminders']): TaskList {
+  return {
+    [REMINDER_MAIL]: async (payload) => {
+      const { userId, date } = payload as { userId: number; date: string };
+      if (!Number.isSafeInteger(userId) || typeof date !== 'string' || !DATE.test(date)) throw new Error('reminders:mail: bad payload');
+      await reminders.sendOne(userId, date);
+    },
+  };
+}
+
 export type TaskDeps = { config: Config; db: Knex; logger: Logger; amo?: AmoSettings };
 
 /**
- * Hourly: expired sessions, reset tokens, sign-in codes, confirmation links and rate-limit windows go. Every 10 minutes:
- * amoCRM's changes since the last run are read back (a webhook lost during an outage is still applied), in the amoCRM
- * queue. Hourly: the customers whose lead shows a passed delivery date or a pause that has begun or ended are synced again.
+ * Hourly: expired sessions, reset tokens, sign-in codes, confirmation links and rate-limit windows go; the reminders
+ * of the day REMINDER_DAYS_BEFORE ahead are planned (from 09:00 shop time; each run claims only customers not claimed
+ * yet, so a subscription changed during the day is still reminded of); the customers whose lead shows a passed
+ * delivery date or a pause that has begun or ended are synced again. Every 10 minutes: amoCRM's changes since the
+ * last run are read back (a webhook lost during an outage is still applied), in the amoCRM queue.
  */
-export const CRONTAB = ['0 * * * * auth:prune ?max=1', `*/10 * * * * ${RECONCILE} ?max=1&queue=${CRM_QUEUE}`, `5 * * * * ${REFRESH_DUE} ?max=1`].join('\n');
+export const CRONTAB = [
+  '0 * * * * auth:prune ?max=1', `5 * * * * ${REMINDER_PLAN} ?max=3`, `*/10 * * * * ${RECONCILE} ?max=1&queue=${CRM_QUEUE}`,
+  `5 * * * * ${REFRESH_DUE} ?max=1`,
+].join('\n');
 
 export function createTasks(deps: TaskDeps): TaskList {
-  const { auth, emailConfirmations, mailer, crmSync, crmErase, analytics } = createServices(deps);
+  const { auth, emailConfirmations, mailer, crmSync, crmErase, analytics, reminders } = createServices(deps);
   return {
+    ...reminderMailTask(reminders),
+    // The cron run plans the day REMINDER_DAYS_BEFORE ahead; a job with a date (queued by hand) plans that day.
+    [REMINDER_PLAN]: async (payload) => {
+      const given = (payload as { date?: unknown }).date;
+      const date = typeof given === 'string' && DATE.test(given) ? given : reminders.scheduledDate();
+      if (date) await reminders.plan(date);
+      await reminders.prune(dateIn(new Date(), deps.config.shopTimeZone));
+    },
     [ANALYTICS_SEND]: async (payload) => {
       const { id } = payload as { id: number };
       await analytics.send(id);

@@ -215,6 +215,14 @@ describe('loadConfig', () => {
     expect(loadConfig({ DELIVERY_CUTOFF: '09:30' }, { root: tempRoot() }).deliveryCutoff).to.equal('09:30');
   });
 
+  it('REMINDER_DAYS_BEFORE is a whole number of days from 1 to 14, 2 when unset', () => {
+    expect(loadConfig({}, { root: tempRoot() }).reminderDaysBefore).to.equal(2);
+    expect(loadConfig({ REMINDER_DAYS_BEFORE: '14' }, { root: tempRoot() }).reminderDaysBefore).to.equal(14);
+    for (const bad of ['0', '15', '-1', '2.5', 'two', '1e1']) {
+      expect(() => loadConfig({ REMINDER_DAYS_BEFORE: bad }, { root: tempRoot() }), bad).to.throw(ConfigError, /REMINDER_DAYS_BEFORE/);
+    }
+  });
+
   it('when .env exists in the root, then readEnvironment loads it without overriding the real environment', () => {
     const root = tempRoot();
     writeFileSync(path.join(root, '.env'), 'FLOWERS_TEST_FROM_DOTENV=from-file\nPATH=/should/not/win\n');

@@ -10,7 +10,7 @@ export function createAccountsController({ auth, accounts }: { auth: AuthService
   return {
     async show(req: Request, res: Response) {
       if (req.user!.role === 'staff') return res.redirect(303, '/staff');
-      res.render('account/show', { account: await accounts.dashboard(req.user!.id, res.locals.lang, req.user) });
+      res.render('account/show', { account: await accounts.dashboard(req.user!.id, res.locals.lang, req.user), remindersWanted: req.user!.remindersWanted });
     },
 
     editPassword(_req: Request, res: Response) {

@@ -172,6 +172,19 @@ export const accountDeletionSchema = z.strictObject({ _csrf: csrf, currentPasswo
 
 export const emailChangeSchema = z.strictObject({ _csrf: csrf, currentPassword: passwordField, email: emailField });
 
+/**
+ * A one-click mail action (POST /m/:token): the button alone, a move's `newDate` (checked against the allowed range
+ * by the service), or the RFC 8058 one-click body `List-Unsubscribe=One-Click`.
+ */
+export const mailActionSchema = z.strictObject({
+  _csrf: csrf,
+  newDate: line(10, 'mail_action.move.invalid_date').optional(),
+  'List-Unsubscribe': z.literal('One-Click', { error: 'form.invalid' }).optional(),
+});
+
+/** The reminder setting on the account page: a ticked box sends `yes`, an unticked one nothing. */
+export const remindersSchema = z.strictObject({ _csrf: csrf, reminders: z.literal('yes', { error: 'form.invalid' }).optional() });
+
 /** A form that is only a button (confirm, cancel, re-sync…): the token and nothing else, or a 400. */
 const buttonSchema = z.strictObject({ _csrf: csrf });
 export function requireButtonForm(body: unknown): void {

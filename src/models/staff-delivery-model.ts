@@ -52,7 +52,7 @@ const SCHEDULED_ON = (date: string) => `(${date} >= u.delivery_date and case u.i
  * moved onto the day (delivery_exceptions_new_date_idx, their customers by primary key), and one index scan on
  * orders. Sorting and counting need nothing more. src/services/deliveries.ts says the same per customer.
  */
-function keysOf(date: string): Statement {
+export function keysOf(date: string): Statement {
   const k = scheduleKeys(date);
   const subscriber = `select 'subscription'::text as kind, id as customer_id, null::bigint as order_id, address from users`;
   const happens = `and ${UNPAUSED} and ${KEPT}`;

@@ -26,6 +26,8 @@ export type User = Nullable<Preferences, 'bouquet' | 'address' | 'deliveryDate' 
   emailConfirmedAt: Date | null;
   /** The new address of a change that waits for its confirmation; the current one stays until then. */
   pendingEmail: string | null;
+  /** Whether the customer gets reminder mails before deliveries (users.reminders_opt_out_at is null). */
+  remindersWanted: boolean;
 };
 
 type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]: T[P] | null };
@@ -43,10 +45,11 @@ type UserRow = {
   id: number; email: string; role: Role; language: Language; referral_id: string; referred_by: number | null;
   bouquet: string | null; address: string | null; delivery_date: string | null; interval: Preferences['interval'] | null; wishes: string;
   account_sum_kopecks: number | null; auth_version: number; created_at: Date; email_confirmed_at: Date | null; pending_email: string | null;
+  reminders_opt_out_at: Date | null;
 };
 
 const COLUMNS = ['id', 'email', 'role', 'language', 'referral_id', 'referred_by', 'bouquet', 'address', 'delivery_date',
-  'interval', 'wishes', 'account_sum_kopecks', 'auth_version', 'created_at', 'email_confirmed_at', 'pending_email'];
+  'interval', 'wishes', 'account_sum_kopecks', 'auth_version', 'created_at', 'email_confirmed_at', 'pending_email', 'reminders_opt_out_at'];
 
 function toUser(row: UserRow): User {
   return {
@@ -54,6 +57,7 @@ function toUser(row: UserRow): User {
     referredBy: row.referred_by, bouquet: row.bouquet, address: row.address, deliveryDate: row.delivery_date,
     interval: row.interval, wishes: row.wishes, accountSumKopecks: row.account_sum_kopecks,
     authVersion: row.auth_version, createdAt: row.created_at, emailConfirmedAt: row.email_confirmed_at ?? null, pendingEmail: row.pending_email ?? null,
+    remindersWanted: row.reminders_opt_out_at === null,
   };
 }
 

@@ -55,6 +55,8 @@ export function createAccountDeletionService({ db, auth, jobs, crmErase }: { db:
         await trx('password_resets').where({ user_id: userId }).delete();
         await trx('login_codes').where({ user_id: userId }).delete();
         await trx('email_confirmations').where({ user_id: userId }).delete();
+        await trx('reminders').where({ user_id: userId }).delete();
+        await trx('mail_action_uses').where({ user_id: userId }).delete();
         // Notes not yet written to amoCRM (old → new addresses and wishes), what brought the customer and the analytics events.
         await trx('amocrm_note_outbox').where({ user_id: userId }).delete();
         await trx('user_attribution').where({ user_id: userId }).delete();

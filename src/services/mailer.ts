@@ -11,9 +11,17 @@ import type { Logger } from '../logger.js';
 import { formatDate, formatDateTime, formatMoney, translator, type Language, type MessageKey } from '../i18n/i18n.js';
 
 export type MailTemplate = 'password-reset' | 'password-changed' | 'email-changed' | 'signup-attempt' | 'login-code' | 'account-deleted'
-  | 'email-confirmation' | 'email-change-requested';
+  | 'email-confirmation' | 'email-change-requested' | 'delivery-reminder';
 
-export type Mail = { to: string; template: MailTemplate; language: Language; params?: Record<string, unknown> };
+/**
+ * `subjectParams` fill the subject's placeholders. `unsubscribeUrl` makes it a service mail one can stop: the
+ * List-Unsubscribe header with that https URL and List-Unsubscribe-Post for the one-click POST of RFC 8058.
+ * `messageId` gives a mail a stable Message-ID, so that a copy sent again is recognised as the same message.
+ */
+export type Mail = {
+  to: string; template: MailTemplate; language: Language; params?: Record<string, unknown>;
+  subjectParams?: Record<string, string | number>; unsubscribeUrl?: string; messageId?: string;
+};
 
 export function createMailer({ config, logger }: { config: Config; logger: Logger }) {
   const views = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(config.paths.views, 'emails')), { autoescape: true });
@@ -31,7 +39,7 @@ export function createMailer({ config, logger }: { config: Config; logger: Logge
       dateTime: (d: Date | string) => formatDateTime(new Date(d), config.shopTimeZone, mail.language),
     };
     return {
-      subject: t(`email.${mail.template}.subject` as MessageKey),
+      subject: t(`email.${mail.template}.subject` as MessageKey, mail.subjectParams),
       html: views.render(`${mail.template}.html.njk`, context),
       text: views.render(`${mail.template}.txt.njk`, context),
     };
@@ -40,7 +48,11 @@ export function createMailer({ config, logger }: { config: Config; logger: Logge
   return {
     render,
     async send(mail: Mail): Promise<void> {
-      const message = { from: config.mailFrom, to: mail.to, ...render(mail) };
+      const message = {
+        from: config.mailFrom, to: mail.to, ...render(mail),
+        ...(mail.messageId ? { messageId: mail.messageId } : {}),
+        ...(mail.unsubscribeUrl ? { list: { unsubscribe: mail.unsubscribeUrl }, headers: { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } } : {}),
+      };
       const info = await transport.sendMail(message);
       if (!config.smtpUrl) {
         mkdirSync(mailDir, { recursive: true });

@@ -47,9 +47,9 @@ export function createPrivacyService({ db, documents, devices, onMarketingConsen
         'id', 'email', 'role', 'language', 'referral_id', 'referred_by', 'bouquet', 'address', 'delivery_date', 'interval', 'wishes',
         'account_sum_kopecks', 'last_login_at', 'last_login_ip', 'created_at', 'updated_at', 'amo_lead_id', 'amo_contact_id',
         'amo_status_id', 'amo_pipeline_id', 'amo_synced_at', 'paused_from', 'paused_until', 'cancelled_at', 'cancel_reason', 'cancel_comment',
-        'email_confirmed_at', 'pending_email',
+        'email_confirmed_at', 'pending_email', 'reminders_opt_out_at',
       );
-      const [orders, consents, signIns, deliveryExceptions, history, crmNotes, sessions, attribution, analyticsEvents] = await Promise.all([
+      const [orders, consents, signIns, deliveryExceptions, history, crmNotes, sessions, attribution, analyticsEvents, reminders] = await Promise.all([
         db('orders').where({ user_id: userId }).orderBy('id').select('id', 'bouquet', 'delivery_date', 'address', 'wishes', 'price_kopecks', 'status',
           'amo_lead_id', 'confirmed_at', 'cancelled_at', 'created_at', 'updated_at', 'recipient_name', 'recipient_phone', 'card_message'),
         db('consent_events').where({ user_id: userId }).orderBy('id').select('document', 'action', 'version', 'text_sha256', 'language', 'ip', 'user_agent', 'at'),
@@ -62,6 +62,7 @@ export function createPrivacyService({ db, documents, devices, onMarketingConsen
         db('user_attribution').where({ user_id: userId }).first('client_id', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_content', 'utm_term',
           'yclid', 'gclid', 'referrer_host', 'landing_path', 'first_seen_at', 'created_at'),
         db('analytics_events').where({ user_id: userId }).orderBy('id').select('event', 'entity', 'value_kopecks', 'occurred_at', 'metrica_done_at', 'ga4_done_at'),
+        db('reminders').where({ user_id: userId }).orderBy('delivery_date').select('delivery_date', 'planned_at', 'sent_at'),
       ]);
       return {
         exportedAt: new Date().toISOString(),
@@ -75,6 +76,7 @@ export function createPrivacyService({ db, documents, devices, onMarketingConsen
         subscription: user && {
           pausedFrom: user.paused_from, pausedUntil: user.paused_until, cancelledAt: user.cancelled_at, cancelReason: user.cancel_reason,
           cancelComment: user.cancel_comment, deliveryExceptions, history,
+          remindersOptOutAt: user.reminders_opt_out_at, reminders,
         },
         amocrm: user && {
           leadId: user.amo_lead_id, contactId: user.amo_contact_id, statusId: user.amo_status_id, pipelineId: user.amo_pipeline_id, syncedAt: user.amo_synced_at,

@@ -20,6 +20,7 @@ const NOT_EXPORTED: Record<string, string> = {
   staff_totp: 'secret: a staff member\'s sealed TOTP key (staff accounts only)',
   staff_recovery_codes: 'secret: hashes of a staff member\'s recovery codes (staff accounts only)',
   amocrm_sync_log: 'the shop\'s own record of requests to amoCRM; the ids it names are exported under "amocrm"',
+  mail_action_uses: 'secret: SHA-256 hashes of used one-click mail links (what a link did is exported as subscription.history)',
   staff_actions: 'what staff did (audit of staff, not data about the customer); the customer\'s data it touched is exported where it lives',
 };
 /** Where each exported table shows up in the JSON. */
@@ -31,6 +32,7 @@ const EXPORTED: Record<string, string> = {
   delivery_exceptions: 'subscription.deliveryExceptions',
   subscription_events: 'subscription.history',
   amocrm_note_outbox: 'amocrm.notes',
+  reminders: 'subscription.reminders (the delivery dates reminded of, planned and sent)',
   session: 'devices (browser, system, masked IP, last activity; no session id)',
   user_attribution: 'marketing.attribution',
   analytics_events: 'marketing.analyticsEvents',

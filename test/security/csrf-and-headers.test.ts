@@ -7,6 +7,7 @@ import { client, csrfFrom, daysFromToday, logIn, sessionCookie, signUp, signupFi
 import { insertOrder, staffWorld, type StaffWorld } from '../staff/helpers.js';
 import { createEmailConfirmationModel } from '../../src/models/email-confirmation-model.js';
 import { hashToken } from '../../src/services/link-tokens.js';
+import { createMailLinks } from '../../src/services/mail-links.js';
 
 
 /** Sends one request exactly as written (no client normalises the path) and returns the status and body. */
@@ -211,7 +212,8 @@ describe('CSRF on every POST route (S14)', function () {
     const rows = async (table: string) => JSON.stringify(await db(table).select('*').orderBy(1));
     const jobs = await db.raw('select count(*)::int as n from graphile_worker._private_jobs');
     return [await rows('users'), await rows('orders'), await rows('password_resets'), await rows('staff_actions'), await rows('consent_events'),
-      await rows('session'), await rows('login_codes'), await rows('delivery_exceptions'), await rows('subscription_events'), await rows('email_confirmations'), jobs.rows[0].n].join('\n');
+      await rows('session'), await rows('login_codes'), await rows('delivery_exceptions'), await rows('subscription_events'), await rows('email_confirmations'),
+      await rows('mail_action_uses'), jobs.rows[0].n].join('\n');
   }
 
   it('when any POST form comes cross-site (Sec-Fetch-Site or a foreign Origin), or a logged-in form without its token or with another one, then 403 and nothing changes, for every POST route of src/routes.ts', async () => {
@@ -225,6 +227,8 @@ describe('CSRF on every POST route (S14)', function () {
     const confirmToken = 'a-live-confirmation-token-for-the-csrf-test';
     const { auth_version: version } = await w.t.db('users').where({ id: userId }).first('auth_version');
     await createEmailConfirmationModel(w.t.db).replaceForUser(userId, hashToken(confirmToken), email, version, 60);
+    // A real one-click link from a reminder mail: skip the customer's first delivery.
+    const mailToken = createMailLinks(w.t.config.sessionSecrets).make({ userId, date: fields.deliveryDate!, action: 'skip', expiresAt: new Date(Date.now() + 86_400_000) });
     const cases: [string, Agent, Record<string, string>][] = [
       ['/signup', client(w.t.app), signupFields()], // the forms used before login: the cross-origin check alone
       ['/login', client(w.t.app), { email, password }],
@@ -244,6 +248,8 @@ describe('CSRF on every POST route (S14)', function () {
       ['/account/logout-everywhere', customer, {}],
       [`/account/sessions/${otherDevice}/end`, customer, {}],
       ['/account/preferences', customer, prefs],
+      ['/account/reminders', customer, {}],
+      [`/m/${mailToken}`, client(w.t.app), {}], // a one-click mail action: the token is the credential, the cross-origin check alone
       ['/account/orders', customer, { bouquet: 'romantic', address: fields.address!, deliveryDate: daysFromToday(6), wishes: '', recipientName: 'Анна', recipientPhone: '+7 912 345-67-89', cardMessage: 'С днём рождения!' }],
       [`/account/orders/${orderId}/confirm`, customer, {}],
       [`/account/orders/${orderId}/cancel`, customer, {}],
@@ -264,9 +270,9 @@ describe('CSRF on every POST route (S14)', function () {
     // Every POST route but amoCRM's webhook (no session, a path secret instead) is in the list above.
     const declared = [...readFileSync('src/routes.ts', 'utf8').matchAll(/r\.post\('([^']+)'/g)].map((m) => m[1]!.replace(/:\w+/g, ':x'))
       .filter((path) => !path.startsWith('/webhooks/'));
-    expect(cases.map(([path]) => path.replace(/\/\d+\//g, '/:x/').replace(/\/\d{4}-\d{2}-\d{2}\//, '/:x/').replace(otherDevice, ':x')).sort()).to.deep.equal(declared.sort());
+    expect(cases.map(([path]) => path.replace(/\/\d+\//g, '/:x/').replace(/\/\d{4}-\d{2}-\d{2}\//, '/:x/').replace(otherDevice, ':x').replace(mailToken, ':x')).sort()).to.deep.equal(declared.sort());
 
-    const visitorForms = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/login/2fa', '/forgot-password', '/reset-password', '/confirm-email']);
+    const visitorForms = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/login/2fa', '/forgot-password', '/reset-password', `/m/${mailToken}`]);
     const token = csrfFrom((await customer.get('/account')).text);
     const staffToken = csrfFrom((await w.staff.get('/staff/amocrm')).text);
     const otherAgent = client(w.t.app);
@@ -288,6 +294,10 @@ describe('CSRF on every POST route (S14)', function () {
     expect(await state()).to.equal(before);
     const webhook = await client(w.t.app).post(`/webhooks/amocrm/${w.t.config.amocrm.webhookSecret}`).set('Sec-Fetch-Site', 'cross-site').type('form').send({});
     expect(webhook.status, 'the webhook is exempt: its path secret is its credential').not.to.equal(403);
+    // RFC 8058's one-click unsubscribe is exempt the same way, for that exact body only: on a skip link it is refused (400).
+    const oneClick = await client(w.t.app).post(`/m/${mailToken}`).set('Sec-Fetch-Site', 'cross-site').type('form').send('List-Unsubscribe=One-Click');
+    expect(oneClick.status).to.equal(400);
+    expect(await state()).to.equal(before);
     await customer.get('/account').expect(200);
   });
 });

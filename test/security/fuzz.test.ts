@@ -10,6 +10,7 @@ import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, csrfFrom, daysFromToday, GOOD_PASSWORD, logIn, signUp, signupFields, type Agent } from '../helpers/client.js';
 import { insertCustomers, insertOrder, STAFF_PASSWORD, staffAgent } from '../staff/helpers.js';
 import { stepAt, totpCode } from '../../src/services/totp.js';
+import { createMailLinks } from '../../src/services/mail-links.js';
 import { upcomingDeliveries } from '../../src/services/schedule.js';
 
 type Value = string | string[] | Record<string, string>;
@@ -143,6 +144,8 @@ describe('every form against bad input', function () {
       fields: () => ({ bouquet: 'luxe', address: 'ул. Садовая, 3, кв. 4', deliveryDate: daysFromToday(9), interval: 'biweekly', wishes: 'Только белые' }),
       stored: async (field) => (await t.db('users').where({ id: me }).first())[field],
     },
+    // The reminder box: ticked sends `yes`, unticked nothing; any other body is a forged form.
+    { path: '/account/reminders', page: '/account', as: 'customer', fields: () => ({ reminders: 'yes' }), refused: [400] },
     {
       // A gift order: the recipient's phone is stored normalised, so no hostile value may be accepted in it.
       path: '/account/orders', page: '/account/orders/new', as: 'customer', refused: [422], mayAccept: ['address', 'wishes', 'recipientName', 'cardMessage'],
@@ -352,6 +355,38 @@ describe('every form against bad input', function () {
     await clearDailyLimits();
     const accepted = await agent.post('/account/email/confirmation').type('form').send({ _csrf: token });
     expect([accepted.status, accepted.headers.location], 'the plain button is accepted').to.deep.equal([303, '/account']);
+  });
+
+  describe('one-click mail actions (POST /m/:token)', () => {
+    const mailState = async () => JSON.stringify([
+      await t.db('delivery_exceptions').where({ user_id: me }).orderBy('id'), await t.db('subscription_events').where({ user_id: me }).orderBy('id'),
+      await t.db('mail_action_uses').where({ user_id: me }).count({ n: '*' }).first(), (await t.db('users').where({ id: me }).first('reminders_opt_out_at')).reminders_opt_out_at,
+    ]);
+
+    it('a bad newDate or List-Unsubscribe value, a field the link does not take, an unknown, repeated or bracket field, and a path that is not a token: never a 500, nothing changes (S21)', async () => {
+      const { delivery_date: date } = await t.db('users').where({ id: me }).first('delivery_date');
+      const links = createMailLinks(t.config.sessionSecrets);
+      const tokens = (['skip', 'move', 'unsubscribe'] as const).map((action) => ({ action, token: links.make({ userId: me, date, action, expiresAt: new Date(Date.now() + 86_400_000) }) }));
+      const before = await mailState();
+      const problems: string[] = [];
+      const post = async (path: string, body: string | Record<string, Value>, allowed: number[], what: string) => {
+        const res = await client(t.app).post(path).type('form').send(body);
+        if (!allowed.includes(res.status)) problems.push(`${what} → ${res.status}`);
+        if (res.text.includes('<script>alert(1)</script>')) problems.push(`${what}: unescaped`);
+      };
+      for (const { action, token } of tokens) {
+        for (const field of ['newDate', 'List-Unsubscribe']) {
+          for (const bad of [...ALWAYS_BAD, ...SUSPICIOUS]) await post(`/m/${token}`, { [field]: bad }, action === 'move' && field === 'newDate' ? [400, 422] : [400], `${action} ${label(field, bad)}`);
+        }
+        await post(`/m/${token}`, 'role=staff', [400], `${action} unknown role=staff`);
+        await post(`/m/${token}`, 'newDate=2030-01-01&newDate=2030-01-01', [400], `${action} repeated newDate`);
+        await post(`/m/${token}`, 'newDate%5B%5D=2030-01-01', [400], `${action} bracket newDate[]`);
+        await post(`/m/${token}`, 'List-Unsubscribe=One-Click&List-Unsubscribe=One-Click', [400], `${action} repeated List-Unsubscribe`);
+      }
+      for (const bad of BAD_IDS) await post(`/m/${bad}`, {}, [400, 404], `/m/${bad.slice(0, 30)}`);
+      expect(problems.length, `\n${problems.join('\n')}\n`).to.equal(0);
+      expect(await mailState()).to.equal(before);
+    });
   });
 
   describe('order actions (POST /account/orders/:id/confirm and /cancel)', () => {
