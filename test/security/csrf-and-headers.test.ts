@@ -272,7 +272,7 @@ describe('CSRF on every POST route (S14)', function () {
       .filter((path) => !path.startsWith('/webhooks/'));
     expect(cases.map(([path]) => path.replace(/\/\d+\//g, '/:x/').replace(/\/\d{4}-\d{2}-\d{2}\//, '/:x/').replace(otherDevice, ':x').replace(mailToken, ':x')).sort()).to.deep.equal(declared.sort());
 
-    const visitorForms = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/login/2fa', '/forgot-password', '/reset-password', `/m/${mailToken}`]);
+    const visitorForms = new Set(['/signup', '/login', '/login/code', '/login/code/verify', '/login/2fa', '/forgot-password', '/reset-password', '/confirm-email', `/m/${mailToken}`]);
     const token = csrfFrom((await customer.get('/account')).text);
     const staffToken = csrfFrom((await w.staff.get('/staff/amocrm')).text);
     const otherAgent = client(w.t.app);
