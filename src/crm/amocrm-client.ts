@@ -31,6 +31,8 @@ export type AmoLead = {
   custom_fields_values: ({ field_id: number; field_name: string; values: { value: unknown; enum_id?: number }[] })[] | null;
   _embedded?: { contacts?: { id: number; is_main?: boolean }[] };
 };
+type AmoFieldValues = { field_id: number; field_code?: string | null; values: { value?: unknown }[] }[];
+const normEmail = (email: string) => email.trim().toLowerCase();
 export type AmoPipeline = { id: number; name: string; is_main: boolean; _embedded: { statuses: { id: number; name: string; sort: number; type: number }[] } };
 export type AmoNote = { id: number; entity_id: number; note_type: string; created_at: number; params: { text?: string } | null };
 export type TokenPair = { accessToken: string; refreshToken: string; expiresIn: number };
@@ -131,6 +133,19 @@ export function createAmoClient(deps: ClientDeps) {
     async searchLeads(query: string): Promise<AmoLead[]> {
       const body = await call<{ _embedded: { leads: AmoLead[] } }>('GET', '/api/v4/leads', { params: { query, with: 'contacts', limit: 50 } });
       return body?._embedded.leads ?? [];
+    },
+
+    /**
+     * The oldest contact whose EMAIL field holds exactly this address (trimmed, any case), if any. amoCRM's `query`
+     * matches substrings of names and of every field, so each hit is checked here.
+     */
+    async findContactIdByEmail(email: string): Promise<number | null> {
+      const wanted = normEmail(email);
+      if (!wanted) return null;
+      const body = await call<{ _embedded: { contacts: { id: number; custom_fields_values: AmoFieldValues | null }[] } }>('GET', '/api/v4/contacts', { params: { query: wanted, limit: 50 } });
+      const matches = (body?._embedded.contacts ?? []).filter((c) => (c.custom_fields_values ?? [])
+        .some((cf) => cf.field_code === 'EMAIL' && cf.values.some((v) => typeof v.value === 'string' && normEmail(v.value) === wanted)));
+      return matches.length ? Math.min(...matches.map((c) => Number(c.id))) : null;
     },
 
     async lead(id: number): Promise<AmoLead | null> {

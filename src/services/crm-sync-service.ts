@@ -203,10 +203,13 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
         previous = null; // what it holds is unknown: send everything
         outcome = 'adopted';
       } else {
+        // A customer already in amoCRM (an order by phone, say) keeps the one contact: the lead is linked to it.
+        const knownContactId = await crm.client.findContactIdByEmail(user.email);
         const created = await crm.client.createLeadWithContact({
           name: leadName(user.email), price: now.price,
           custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }),
-          contact: { name: user.email, custom_fields_values: [{ field_code: 'EMAIL', values: [{ value: user.email, enum_code: 'WORK' }] }] },
+          contact: knownContactId !== null ? { id: knownContactId }
+            : { name: user.email, custom_fields_values: [{ field_code: 'EMAIL', values: [{ value: user.email, enum_code: 'WORK' }] }] },
         }, `user-${user.id}`);
         // Stored at once: a crash after this line cannot lead to a second lead.
         await links.setIds(userId, created.leadId, created.contactId);
