@@ -39,6 +39,8 @@ export type TokenPair = { accessToken: string; refreshToken: string; expiresIn: 
 
 export type NewLead = {
   name: string; price: number; custom_fields_values: CustomFieldValue[];
+  /** Tag names, sent on creation only: `_embedded.tags` on an update would replace the tags staff added. */
+  tags?: string[];
   contact?: { name: string; custom_fields_values: CustomFieldValue[] } | { id: number };
 };
 
@@ -164,7 +166,10 @@ export function createAmoClient(deps: ClientDeps) {
       const contact = lead.contact;
       const item = {
         name: lead.name, price: lead.price, custom_fields_values: lead.custom_fields_values, request_id: requestId,
-        ...(contact ? { _embedded: { contacts: ['id' in contact ? { id: contact.id, is_main: true } : { first_name: contact.name, name: contact.name, custom_fields_values: contact.custom_fields_values }] } } : {}),
+        _embedded: {
+          ...(lead.tags?.length ? { tags: lead.tags.map((name) => ({ name })) } : {}),
+          ...(contact ? { contacts: ['id' in contact ? { id: contact.id, is_main: true } : { first_name: contact.name, name: contact.name, custom_fields_values: contact.custom_fields_values }] } : {}),
+        },
       };
       const body = await call<{ id: number; contact_id: number | null }[]>('POST', '/api/v4/leads/complex', { data: [item] });
       const created = body?.[0];

@@ -176,6 +176,10 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
   }
 
   const leadName = (email: string) => `Цветочная подписка — ${email}`;
+  /** The tags a new lead gets: where it came from (the site, a referral link) and, for an order, a gift. */
+  const leadTags = (user: User, order?: Order) => [
+    'сайт', ...(user.referredBy !== null ? ['реферал'] : []), ...(order?.gift ? ['подарок'] : []),
+  ];
 
   /** The lead that already carries this referral link (a retried job after a lost answer), if any. */
   async function findExistingLead(referralLink: string) {
@@ -207,7 +211,7 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
         const knownContactId = await crm.client.findContactIdByEmail(user.email);
         const created = await crm.client.createLeadWithContact({
           name: leadName(user.email), price: now.price,
-          custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }),
+          custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }), tags: leadTags(user),
           contact: knownContactId !== null ? { id: knownContactId }
             : { name: user.email, custom_fields_values: [{ field_code: 'EMAIL', values: [{ value: user.email, enum_code: 'WORK' }] }] },
         }, `user-${user.id}`);
@@ -295,7 +299,8 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
       return 'adopted';
     }
     const created = await crm.client.createLeadWithContact({
-      name, price: now.price, custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }), contact: { id: link.contactId },
+      name, price: now.price, custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }), tags: leadTags(user, order),
+      contact: { id: link.contactId },
     }, `order-${order.id}`);
     await orderLinked(order, user.id, created.leadId, now);
     return 'created';
