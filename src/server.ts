@@ -117,7 +117,7 @@ async function developmentAmoCrm(config: Config, logger: Logger, onStop: (close:
   if (config.amocrm.baseUrl) return undefined;
   if (config.production) throw new Error('the amoCRM simulator is refused in production');
   const { createAmoSimulator } = await import('./crm/simulator/simulator.js');
-  const simulator = createAmoSimulator({ seedLeadFields: true, redirectUri: config.amocrm.redirectUri, clientId: config.amocrm.clientId ?? undefined, clientSecret: config.amocrm.clientSecret ?? undefined });
+  const simulator = createAmoSimulator({ seedLeadFields: true, seedTrackingFields: true, redirectUri: config.amocrm.redirectUri, clientId: config.amocrm.clientId ?? undefined, clientSecret: config.amocrm.clientSecret ?? undefined });
   const { url } = await simulator.listen(0);
   onStop(() => simulator.close());
   logger.info({ url }, 'amoCRM simulator started (no AMOCRM_BASE_URL configured; its data lives in memory)');

@@ -31,12 +31,16 @@ export type AmoLead = {
   custom_fields_values: ({ field_id: number; field_name: string; values: { value: unknown; enum_id?: number }[] })[] | null;
   _embedded?: { contacts?: { id: number; is_main?: boolean }[] };
 };
+type AmoFieldValues = { field_id: number; field_code?: string | null; values: { value?: unknown }[] }[];
+const normEmail = (email: string) => email.trim().toLowerCase();
 export type AmoPipeline = { id: number; name: string; is_main: boolean; _embedded: { statuses: { id: number; name: string; sort: number; type: number }[] } };
 export type AmoNote = { id: number; entity_id: number; note_type: string; created_at: number; params: { text?: string } | null };
 export type TokenPair = { accessToken: string; refreshToken: string; expiresIn: number };
 
 export type NewLead = {
   name: string; price: number; custom_fields_values: CustomFieldValue[];
+  /** Tag names, sent on creation only: `_embedded.tags` on an update would replace the tags staff added. */
+  tags?: string[];
   contact?: { name: string; custom_fields_values: CustomFieldValue[] } | { id: number };
 };
 
@@ -133,6 +137,19 @@ export function createAmoClient(deps: ClientDeps) {
       return body?._embedded.leads ?? [];
     },
 
+    /**
+     * The oldest contact whose EMAIL field holds exactly this address (trimmed, any case), if any. amoCRM's `query`
+     * matches substrings of names and of every field, so each hit is checked here.
+     */
+    async findContactIdByEmail(email: string): Promise<number | null> {
+      const wanted = normEmail(email);
+      if (!wanted) return null;
+      const body = await call<{ _embedded: { contacts: { id: number; custom_fields_values: AmoFieldValues | null }[] } }>('GET', '/api/v4/contacts', { params: { query: wanted, limit: 50 } });
+      const matches = (body?._embedded.contacts ?? []).filter((c) => (c.custom_fields_values ?? [])
+        .some((cf) => cf.field_code === 'EMAIL' && cf.values.some((v) => typeof v.value === 'string' && normEmail(v.value) === wanted)));
+      return matches.length ? Math.min(...matches.map((c) => Number(c.id))) : null;
+    },
+
     async lead(id: number): Promise<AmoLead | null> {
       return call<AmoLead>('GET', `/api/v4/leads/${id}`, { params: { with: 'contacts' } });
     },
@@ -149,7 +166,10 @@ export function createAmoClient(deps: ClientDeps) {
       const contact = lead.contact;
       const item = {
         name: lead.name, price: lead.price, custom_fields_values: lead.custom_fields_values, request_id: requestId,
-        ...(contact ? { _embedded: { contacts: ['id' in contact ? { id: contact.id, is_main: true } : { first_name: contact.name, name: contact.name, custom_fields_values: contact.custom_fields_values }] } } : {}),
+        _embedded: {
+          ...(lead.tags?.length ? { tags: lead.tags.map((name) => ({ name })) } : {}),
+          ...(contact ? { contacts: ['id' in contact ? { id: contact.id, is_main: true } : { first_name: contact.name, name: contact.name, custom_fields_values: contact.custom_fields_values }] } : {}),
+        },
       };
       const body = await call<{ id: number; contact_id: number | null }[]>('POST', '/api/v4/leads/complex', { data: [item] });
       const created = body?.[0];

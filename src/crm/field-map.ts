@@ -33,6 +33,14 @@ export const FIELD_SPECS: Record<FieldRole, { type: string; enums?: string[] }> 
 type LeadValue = string | number | boolean;
 export type LeadValues = Partial<Record<FieldRole, LeadValue>>;
 
+/** amoCRM's predefined tracking fields of leads (type tracking_data), each found by its code; never created by us. */
+const TRACKING_CODES = {
+  utmSource: 'UTM_SOURCE', utmMedium: 'UTM_MEDIUM', utmCampaign: 'UTM_CAMPAIGN', utmContent: 'UTM_CONTENT', utmTerm: 'UTM_TERM',
+  referrer: 'REFERRER', yclid: 'YCLID', gclid: 'GCLID',
+} as const;
+/** What brought the customer, as amoCRM's tracking fields hold it. */
+export type Tracking = Partial<Record<keyof typeof TRACKING_CODES, string | null>>;
+
 type MappedField = { role: FieldRole; name: string; fieldId: number; type: string; enums: { id: number; value: string }[] };
 
 const norm = (s: string) => s.trim().toLowerCase();
@@ -52,6 +60,11 @@ export function unixToDate(unix: number, timeZone: string): string {
 }
 
 export function createFieldMap({ db, client, names, timeZone }: { db: Knex; client: AmoClient; names: FieldNames; timeZone: string }) {
+  /** The tracking fields' ids by code, read once per process (when first needed, or with every resolve()). */
+  let trackingIds: Promise<Map<string, number>> | null = null;
+  const trackingOf = (fields: AmoCustomField[]) =>
+    new Map(fields.filter((f) => f.type === 'tracking_data' && f.code).map((f) => [f.code!.toUpperCase(), f.id]));
+
   async function stored(): Promise<MappedField[]> {
     const rows = await db('amocrm_fields').select('role', 'name', 'field_id', 'type', 'enums');
     return rows.map((r) => ({ role: r.role, name: r.name, fieldId: Number(r.field_id), type: r.type, enums: r.enums }));
@@ -59,6 +72,7 @@ export function createFieldMap({ db, client, names, timeZone }: { db: Knex; clie
 
   async function resolve(): Promise<{ found: FieldRole[]; missing: FieldRole[] }> {
     const fields = await client.customFields();
+    trackingIds = Promise.resolve(trackingOf(fields));
     const byName = new Map<string, AmoCustomField>(fields.map((f) => [norm(f.name), f]));
     const found: MappedField[] = [];
     const missing: FieldRole[] = [];
@@ -138,6 +152,21 @@ export function createFieldMap({ db, client, names, timeZone }: { db: Knex; clie
       return out;
     },
 
+    /**
+     * custom_fields_values for the tracking fields that have a value and exist in the account (looked up by code in
+     * the custom-fields list, once); nothing is read when there is nothing to write.
+     */
+    async encodeTracking(values: Tracking): Promise<CustomFieldValue[]> {
+      const given = (Object.entries(values) as [keyof typeof TRACKING_CODES, string | null | undefined][]).filter(([, v]) => v);
+      if (!given.length) return [];
+      if (!trackingIds) trackingIds = client.customFields().then(trackingOf).catch((error: unknown) => { trackingIds = null; throw error; });
+      const ids = await trackingIds;
+      return given.flatMap(([key, value]) => {
+        const fieldId = ids.get(TRACKING_CODES[key]);
+        return fieldId === undefined ? [] : [{ field_id: fieldId, values: [{ value: value! }] }];
+      });
+    },
+
     /** The roles that have a field in the account (every required one, or an error). */
     async present(): Promise<Set<FieldRole>> {
       return new Set((await complete()).keys());
@@ -174,6 +203,6 @@ export function createFieldMap({ db, client, names, timeZone }: { db: Knex; clie
       return (await complete()).get(role)!.fieldId;
     },
 
-    forget: () => db('amocrm_fields').delete().then(() => undefined),
+    forget: () => { trackingIds = null; return db('amocrm_fields').delete().then(() => undefined); },
   };
 }

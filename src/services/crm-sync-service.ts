@@ -4,7 +4,7 @@
 import type { Knex } from 'knex';
 import { AmoError } from '../crm/amocrm-client.js';
 import type { Crm } from '../crm/crm.js';
-import type { FieldRole, LeadValues } from '../crm/field-map.js';
+import type { FieldRole, LeadValues, Tracking } from '../crm/field-map.js';
 import { translator } from '../i18n/i18n.js';
 import type { Logger } from '../logger.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
@@ -176,6 +176,20 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
   }
 
   const leadName = (email: string) => `Цветочная подписка — ${email}`;
+  /** The tags a new lead gets: where it came from (the site, a referral link) and, for an order, a gift. */
+  const leadTags = (user: User, order?: Order) => [
+    'сайт', ...(user.referredBy !== null ? ['реферал'] : []), ...(order?.gift ? ['подарок'] : []),
+  ];
+
+  /** What brought the customer (the first touch kept at sign-up), for amoCRM's tracking fields of a new lead. */
+  async function trackingOf(userId: number): Promise<Tracking> {
+    const a = await db('user_attribution').where({ user_id: userId }).first('utm_source', 'utm_medium', 'utm_campaign', 'utm_content', 'utm_term', 'yclid', 'gclid', 'referrer_host');
+    if (!a) return {};
+    return {
+      utmSource: a.utm_source, utmMedium: a.utm_medium, utmCampaign: a.utm_campaign, utmContent: a.utm_content, utmTerm: a.utm_term,
+      referrer: a.referrer_host, yclid: a.yclid, gclid: a.gclid,
+    };
+  }
 
   /** The lead that already carries this referral link (a retried job after a lost answer), if any. */
   async function findExistingLead(referralLink: string) {
@@ -203,10 +217,14 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
         previous = null; // what it holds is unknown: send everything
         outcome = 'adopted';
       } else {
+        // A customer already in amoCRM (an order by phone, say) keeps the one contact: the lead is linked to it.
+        const knownContactId = await crm.client.findContactIdByEmail(user.email);
         const created = await crm.client.createLeadWithContact({
           name: leadName(user.email), price: now.price,
-          custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }),
-          contact: { name: user.email, custom_fields_values: [{ field_code: 'EMAIL', values: [{ value: user.email, enum_code: 'WORK' }] }] },
+          custom_fields_values: [...await crm.fields.encode(now.values, { forCreate: true }), ...await crm.fields.encodeTracking(await trackingOf(userId))],
+          tags: leadTags(user),
+          contact: knownContactId !== null ? { id: knownContactId }
+            : { name: user.email, custom_fields_values: [{ field_code: 'EMAIL', values: [{ value: user.email, enum_code: 'WORK' }] }] },
         }, `user-${user.id}`);
         // Stored at once: a crash after this line cannot lead to a second lead.
         await links.setIds(userId, created.leadId, created.contactId);
@@ -292,7 +310,8 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
       return 'adopted';
     }
     const created = await crm.client.createLeadWithContact({
-      name, price: now.price, custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }), contact: { id: link.contactId },
+      name, price: now.price, custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }), tags: leadTags(user, order),
+      contact: { id: link.contactId },
     }, `order-${order.id}`);
     await orderLinked(order, user.id, created.leadId, now);
     return 'created';

@@ -264,16 +264,16 @@ describe('amoCRM: the subscription on the lead', function () {
     expect(notesOf(Number(leadId))).to.deep.equal(['Напоминания отключены']);
   });
 
-  it('requests to amoCRM: 3 per sign-up, 2 per skip (field + note), 1 per change that moves no field (note only), 2 per cancellation (fields and stage in one PATCH + note)', async () => {
+  it('requests to amoCRM: 4 per sign-up, 2 per skip (field + note), 1 per change that moves no field (note only), 2 per cancellation (fields and stage in one PATCH + note)', async () => {
     const api = () => w.simulator.controls.requests().filter((r) => r.path.startsWith('/api/v4/')).map((r) => `${r.method} ${r.path.replace(/\/\d+/g, '/:id')}`);
     const settle = (userId: number) => waitFor(() => noteIdsSet(userId), 15_000, 'notes sent');
     await customer(); // the field map and the stages are read once per installation, not per customer
     let from = api().length;
     const { userId } = await customer();
     const signUpRequests = api().slice(from);
-    // the search for a lead already carrying the referral link (a retried job after a lost answer), the lead with
-    // its contact, the lead read back for its stage
-    expect(signUpRequests).to.deep.equal(['GET /api/v4/leads', 'POST /api/v4/leads/complex', 'GET /api/v4/leads/:id']);
+    // the search for a lead already carrying the referral link (a retried job after a lost answer), the search for a
+    // contact with the same email (one contact per customer), the lead with its contact, the lead read back for its stage
+    expect(signUpRequests).to.deep.equal(['GET /api/v4/leads', 'GET /api/v4/contacts', 'POST /api/v4/leads/complex', 'GET /api/v4/leads/:id']);
 
     from = api().length;
     const first = daysFromToday(7);

@@ -28,10 +28,10 @@ export async function startSimulator(options: AmoSimulatorOptions = {}) {
 }
 
 /** A world of its own for amoCRM tests: a fresh database, a fresh simulator, an app and (unless told) a worker. */
-export async function crmWorld(options: { env?: Record<string, string>; seedLeadFields?: boolean; worker?: boolean } = {}) {
+export async function crmWorld(options: { env?: Record<string, string>; seedLeadFields?: boolean; seedTrackingFields?: boolean; worker?: boolean } = {}) {
   const database = await freshDatabase();
   const redirectUri = testConfig().amocrm.redirectUri;
-  const { simulator, url } = await startSimulator({ seedLeadFields: options.seedLeadFields ?? true, redirectUri });
+  const { simulator, url } = await startSimulator({ seedLeadFields: options.seedLeadFields ?? true, seedTrackingFields: options.seedTrackingFields ?? false, redirectUri });
   const token = simulator.controls.issueLongLivedToken();
   const t = createTestApp({ databaseUrl: database.url, env: { AMOCRM_BASE_URL: url, AMOCRM_LONG_LIVED_TOKEN: token, AMOCRM_AUTH_URL: `${url}/oauth`, ...options.env } });
   if (options.worker !== false) await t.startWorker();

@@ -20,6 +20,8 @@ export type StaffChange = {
   status_id?: number;
   pipeline_id?: number;
   price?: number;
+  /** The whole tag list of the lead (as a manager edits it). */
+  _embedded?: { tags: { name: string }[] };
   name?: string;
   /** As on the API (field_id/field_code + values); a manager may also name the field (`field_name`). */
   custom_fields_values?: unknown[];

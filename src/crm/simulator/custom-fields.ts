@@ -24,7 +24,7 @@ export type FieldValuesInput = { field_id: number; values: StoredValue[] | null 
 export const CREATABLE_TYPES = ['text', 'textarea', 'numeric', 'checkbox', 'select', 'multiselect', 'radiobutton', 'date', 'date_time',
   'birthday', 'url', 'streetaddress', 'price'] as const;
 const LIST_TYPES = new Set(['select', 'multiselect', 'radiobutton']);
-const TEXT_TYPES = new Set(['text', 'textarea', 'url', 'streetaddress']);
+const TEXT_TYPES = new Set(['text', 'textarea', 'url', 'streetaddress', 'tracking_data']);
 const NUMBER_TYPES = new Set(['numeric', 'price']);
 const DATE_TYPES = new Set(['date', 'date_time', 'birthday']);
 
@@ -48,6 +48,10 @@ export const SHOP_LEAD_FIELDS: FieldSeed[] = [
   { name: 'Реферальная ссылка', type: 'url' },
 ];
 
+/** amoCRM's predefined lead fields for ad tracking (type tracking_data, text values), found by their code. */
+const TRACKING_LEAD_FIELDS: FieldSeed[] = ['UTM_SOURCE', 'UTM_MEDIUM', 'UTM_CAMPAIGN', 'UTM_CONTENT', 'UTM_TERM', 'REFERRER', 'YCLID', 'GCLID']
+  .map((code) => ({ name: code.toLowerCase(), type: 'tracking_data', code }));
+
 /** Every account has these predefined contact fields; their enums are codes (WORK, PRIV, …). */
 const CONTACT_FIELDS: FieldSeed[] = [
   { name: 'Телефон', type: 'multitext', code: 'PHONE', enums: ['WORK', 'WORKDD', 'MOB', 'FAX', 'HOME', 'OTHER'] },
@@ -55,7 +59,7 @@ const CONTACT_FIELDS: FieldSeed[] = [
   { name: 'Должность', type: 'text', code: 'POSITION' },
 ];
 
-export function createFieldStore(options: { seedLeadFields: boolean }) {
+export function createFieldStore(options: { seedLeadFields: boolean; seedTrackingFields?: boolean }) {
   let fields: CustomField[] = [];
   let nextFieldId = 0;
   let nextEnumId = 0;
@@ -82,6 +86,7 @@ export function createFieldStore(options: { seedLeadFields: boolean }) {
     nextEnumId = 3340001;
     for (const seed of CONTACT_FIELDS) add('contacts', seed, true);
     if (options.seedLeadFields) for (const seed of SHOP_LEAD_FIELDS) add('leads', seed);
+    if (options.seedTrackingFields) for (const seed of TRACKING_LEAD_FIELDS) add('leads', seed, true);
   }
   reset();
 

@@ -22,6 +22,7 @@ async function main(): Promise<void> {
 
   const simulator = createAmoSimulator({
     seedLeadFields: true,
+    seedTrackingFields: true,
     subdomain: values.subdomain,
     clientId: values['client-id'],
     clientSecret: values['client-secret'],

@@ -27,6 +27,8 @@ export type AmoSimulatorOptions = {
   accessTokenTtlSeconds?: number;
   /** Pre-create the shop's eight lead fields (and again on every reset). */
   seedLeadFields?: boolean;
+  /** Pre-create amoCRM's tracking fields of leads (UTM_SOURCE … GCLID, type tracking_data), as every real account has. */
+  seedTrackingFields?: boolean;
   rateLimitPerSecond?: number;
   /** The simulated clock in milliseconds (entity timestamps, token and code expiry); Date.now by default. */
   now?: () => number;
@@ -54,7 +56,7 @@ export function createAmoSimulator(options: AmoSimulatorOptions = {}) {
   let url = `https://${config.subdomain}.amocrm.ru`; // until listen() knows the real one
   let server: Server | undefined;
 
-  const state = createAmoState({ accountId: config.accountId, seedLeadFields: options.seedLeadFields ?? false, now });
+  const state = createAmoState({ accountId: config.accountId, seedLeadFields: options.seedLeadFields ?? false, seedTrackingFields: options.seedTrackingFields ?? false, now });
   const oauth = createOAuth({ ...config, accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? SIMULATOR_DEFAULTS.accessTokenTtlSeconds, now });
   const webhooks = createWebhooks({ accountId: config.accountId, subdomain: config.subdomain, fields: state.fields, accountUrl: () => url, now, userId: API_USER_ID });
   const faults = createFaults({ rateLimitPerSecond: options.rateLimitPerSecond ?? SIMULATOR_DEFAULTS.rateLimitPerSecond });

@@ -132,8 +132,8 @@ const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInt
 const seconds = (ms: number) => Math.floor(ms / 1000);
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 
-export function createAmoState(options: { accountId: number; seedLeadFields: boolean; now: () => number }) {
-  const fields = createFieldStore({ seedLeadFields: options.seedLeadFields });
+export function createAmoState(options: { accountId: number; seedLeadFields: boolean; seedTrackingFields?: boolean; now: () => number }) {
+  const fields = createFieldStore({ seedLeadFields: options.seedLeadFields, seedTrackingFields: options.seedTrackingFields });
   let pipelines: Pipeline[] = createPipelines();
   let leads = new Map<number, Lead>();
   let contacts = new Map<number, Contact>();
