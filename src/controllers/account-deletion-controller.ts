@@ -1,21 +1,12 @@
 // GET/POST /account/delete: closing the account with the current password; GET /goodbye: the page after it.
 import type { Request, Response } from 'express';
 import { requestMeta } from '../middleware/request-meta.js';
+import { endSession } from '../middleware/session.js';
 import type { AccountDeletionService } from '../services/account-deletion-service.js';
 import { accountDeletionSchema, parseForm, type FormErrors } from './forms.js';
 
 export function createAccountDeletionController({ deletion, cookieName }: { deletion: AccountDeletionService; cookieName: string }) {
   const render = (res: Response, status: number, errors: FormErrors) => res.status(status).render('account-deletion/edit', { errors });
-
-  /** The session is gone from the store already (the deletion ended every session); the cookie goes too. */
-  const endSession = (req: Request, res: Response) => new Promise<void>((resolve, reject) => {
-    req.session.destroy((error) => {
-      if (error) return reject(error);
-      res.clearCookie(cookieName, { path: '/', httpOnly: true, sameSite: 'lax', secure: cookieName.startsWith('__Host-') });
-      res.set('Clear-Site-Data', '"cache", "cookies"');
-      resolve();
-    });
-  });
 
   return {
     edit(req: Request, res: Response) {
@@ -29,7 +20,7 @@ export function createAccountDeletionController({ deletion, cookieName }: { dele
       if (!form.ok) return render(res, 422, form.errors);
       const result = await deletion.deleteAccount(req.user!.id, form.data.currentPassword, requestMeta(req));
       if ('error' in result) return render(res, 422, { currentPassword: result.error === 'locked' ? 'password.locked' : 'password.wrong' });
-      await endSession(req, res);
+      await endSession(req, res, cookieName); // the store's row is gone already (the deletion ended every session)
       res.redirect(303, '/goodbye');
     },
 

@@ -2,6 +2,7 @@
 import type { Request, Response } from 'express';
 import { authenticateLocal, logIn, type AppPassport } from '../middleware/passport.js';
 import { requestMeta } from '../middleware/request-meta.js';
+import { endSession } from '../middleware/session.js';
 import { safeReturnPath } from '../middleware/locals.js';
 import type { AuthService } from '../services/auth-service.js';
 import { loginSchema, parseForm, type FormErrors } from './forms.js';
@@ -14,17 +15,6 @@ export function createSessionsController({ auth, passport, cookieName, secondSte
       values, errors, next: safeReturnPath(req.query.next, ''),
       notice: req.query.reset === 'done' ? 'login.reset_done' : req.query.signed_out === 'all' ? 'login.signed_out_all' : null,
     });
-
-  function endSession(req: Request, res: Response): Promise<void> {
-    return new Promise((resolve, reject) => {
-      req.session.destroy((error) => {
-        if (error) return reject(error);
-        res.clearCookie(cookieName, { path: '/', httpOnly: true, sameSite: 'lax', secure: cookieName.startsWith('__Host-') });
-        res.set('Clear-Site-Data', '"cache", "cookies"');
-        resolve();
-      });
-    });
-  }
 
   return {
     new(req: Request, res: Response) {
@@ -52,13 +42,13 @@ export function createSessionsController({ auth, passport, cookieName, secondSte
 
     async destroy(req: Request, res: Response) {
       if (req.user) await auth.recordLogout(req.user.id, requestMeta(req));
-      await endSession(req, res);
+      await endSession(req, res, cookieName);
       res.redirect(303, '/');
     },
 
     async destroyAll(req: Request, res: Response) {
       await auth.logoutEverywhere(req.user!.id, requestMeta(req));
-      await endSession(req, res);
+      await endSession(req, res, cookieName);
       res.redirect(303, '/login?signed_out=all');
     },
   };

@@ -1,5 +1,5 @@
 // Sessions in PostgreSQL (connect-pg-simple over the app's Knex pool) and their time limits (SECURITY S12–S13).
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import connectPgSimple from 'connect-pg-simple';
 import type { Knex } from 'knex';
@@ -98,6 +98,21 @@ export function sessions({ db, secrets, production, users }: {
 /** Replaces the request's session by an empty visitor session on a new id; the old row is deleted. */
 export function freshSession(req: Request): Promise<void> {
   return new Promise((resolve, reject) => req.session.regenerate((e) => (e ? reject(e) : resolve())));
+}
+
+/**
+ * Ends the browser's session: the row goes from the store, the cookie is cleared, and Clear-Site-Data asks the
+ * browser to drop its cache of the account's pages (logout, account deletion).
+ */
+export function endSession(req: Request, res: Response, cookieName: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    req.session.destroy((error) => {
+      if (error) return reject(error);
+      res.clearCookie(cookieName, { path: '/', httpOnly: true, sameSite: 'lax', secure: cookieName.startsWith('__Host-') });
+      res.set('Clear-Site-Data', '"cache", "cookies"');
+      resolve();
+    });
+  });
 }
 
 /**

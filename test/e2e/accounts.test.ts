@@ -1,9 +1,9 @@
 // The whole account journey in Chromium with JavaScript disabled, and axe on every page of it.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort } from '../../src/embedded-postgres.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
-import { axeContext, axeOn, axeViolations, fillSignup, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { type TestApp } from '../helpers/app.js';
+import { closeBrowserSite, openBrowserSite } from '../helpers/browser-site.js';
+import { axeContext, axeOn, axeViolations, fillSignup, follow, serve } from '../helpers/browser.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';
 import { waitForMail } from '../helpers/smtp.js';
 
@@ -17,20 +17,8 @@ describe('account journey in a real browser (JavaScript disabled)', () => {
   const firstPassword = 'Sirenevyi tuman 2026';
   const newPassword = 'Belye romashki 2027';
 
-  before(async () => {
-    browser = await launchBrowser();
-    const port = await freePort();
-    t = createTestApp({ env: { APP_URL: `http://127.0.0.1:${port}` } });
-    await t.startWorker();
-    site = await serve(t.app, port);
-    ({ context } = await noScriptContext(browser));
-    page = await context.newPage();
-  });
-  after(async () => {
-    await browser?.close();
-    await site?.close();
-    await t?.close();
-  });
+  before(async () => ({ browser, t, site, context, page } = await openBrowserSite({ worker: true })));
+  after(() => closeBrowserSite({ browser, t, site }));
 
   async function expectAxeClean() {
     expect(await axeViolations(browser, page.url(), context), page.url()).to.deep.equal([]);

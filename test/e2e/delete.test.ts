@@ -2,9 +2,9 @@
 // wrong password shown beside its field, the right one leading to the goodbye page, signed out.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort } from '../../src/embedded-postgres.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
-import { axeViolations, fillSignup, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { type TestApp } from '../helpers/app.js';
+import { closeBrowserSite, openBrowserSite } from '../helpers/browser-site.js';
+import { axeViolations, fillSignup, follow, serve } from '../helpers/browser.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';
 
 describe('deleting the account in a real browser (JavaScript disabled)', () => {
@@ -16,19 +16,8 @@ describe('deleting the account in a real browser (JavaScript disabled)', () => {
   const email = uniqueEmail('delete');
   const password = 'Romashki v iyule 2026';
 
-  before(async () => {
-    browser = await launchBrowser();
-    const port = await freePort();
-    t = createTestApp({ env: { APP_URL: `http://127.0.0.1:${port}` } });
-    site = await serve(t.app, port);
-    ({ context } = await noScriptContext(browser));
-    page = await context.newPage();
-  });
-  after(async () => {
-    await browser?.close();
-    await site?.close();
-    await t?.close();
-  });
+  before(async () => ({ browser, t, site, context, page } = await openBrowserSite()));
+  after(() => closeBrowserSite({ browser, t, site }));
 
   it('signs up, goes from the privacy page to the delete page, fails with a wrong password, deletes with the right one', async () => {
     await page.goto(`${site.url}/signup`);

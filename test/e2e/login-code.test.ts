@@ -2,9 +2,9 @@
 // link's one-button page. axe on every page of it; the run's vnu check covers them too.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort } from '../../src/embedded-postgres.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
-import { axeViolations, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { type TestApp } from '../helpers/app.js';
+import { closeBrowserSite, openBrowserSite } from '../helpers/browser-site.js';
+import { axeViolations, follow, noScriptContext, serve } from '../helpers/browser.js';
 import { client, signUp } from '../helpers/client.js';
 import { waitForMail } from '../helpers/smtp.js';
 
@@ -15,18 +15,8 @@ describe('sign in with a code from a mail in a real browser (JavaScript disabled
   let t: TestApp;
   let site: Awaited<ReturnType<typeof serve>>;
 
-  before(async () => {
-    browser = await launchBrowser();
-    const port = await freePort();
-    t = createTestApp({ env: { APP_URL: `http://127.0.0.1:${port}` } });
-    await t.startWorker();
-    site = await serve(t.app, port);
-  });
-  after(async () => {
-    await browser?.close();
-    await site?.close();
-    await t?.close();
-  });
+  before(async () => ({ browser, t, site } = await openBrowserSite({ worker: true })));
+  after(() => closeBrowserSite({ browser, t, site }));
 
   async function expectAxeClean(page: Page, context: BrowserContext) {
     expect(await axeViolations(browser, page.url(), context), page.url()).to.deep.equal([]);

@@ -5,10 +5,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort } from '../../src/embedded-postgres.js';
 import { formatDate } from '../../src/i18n/i18n.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
-import { axeContext, axeOn, axeViolations, fillSignup, follow, launchBrowser, noScriptContext, serve } from '../helpers/browser.js';
+import { type TestApp } from '../helpers/app.js';
+import { closeBrowserSite, openBrowserSite } from '../helpers/browser-site.js';
+import { axeContext, axeOn, axeViolations, fillSignup, follow, serve } from '../helpers/browser.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';
 
 describe('subscription self-service in a real browser (JavaScript disabled)', function () {
@@ -21,19 +21,8 @@ describe('subscription self-service in a real browser (JavaScript disabled)', fu
   const email = uniqueEmail('subscription');
   const first = daysFromToday(4);
 
-  before(async () => {
-    browser = await launchBrowser();
-    const port = await freePort();
-    t = createTestApp({ env: { APP_URL: `http://127.0.0.1:${port}` } });
-    site = await serve(t.app, port);
-    ({ context } = await noScriptContext(browser));
-    page = await context.newPage();
-  });
-  after(async () => {
-    await browser?.close();
-    await site?.close();
-    await t?.close();
-  });
+  before(async () => ({ browser, t, site, context, page } = await openBrowserSite()));
+  after(() => closeBrowserSite({ browser, t, site }));
 
   const axe = async () => expect(await axeViolations(browser, page.url(), context), page.url()).to.deep.equal([]);
   const main = () => page.locator('body').innerText();
