@@ -74,10 +74,16 @@ describe('npm start in a fresh clone in a folder closed to other users', functio
     npm.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
     npm.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
     const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
-    await waitFor(async () => {
-      if (npm.exitCode !== null) throw new Error(`npm start exited early (${npm.exitCode}):\n${output}`);
-      return fetch(`http://127.0.0.1:${port}/`).then((r) => r.status === 200, () => false);
-    }, 180_000, 'npm start answering GET / with 200');
+    let last = 'no answer';
+    try {
+      await waitFor(async () => {
+        if (npm.exitCode !== null) throw new Error(`npm start exited early (${npm.exitCode}):\n${output}`);
+        return fetch(`http://127.0.0.1:${port}/`).then((r) => { last = `HTTP ${r.status}`; return r.status === 200; }, (e: Error) => { last = e.message; return false; });
+      }, 180_000, 'npm start answering GET / with 200');
+    } catch (error) {
+      npm.kill('SIGKILL');
+      throw new Error(`${(error as Error).message}; last answer on port ${port}: ${last}; npm's output:\n${output}`, { cause: error });
+    }
     return { npm, port, output: () => output, exited };
   }
 
