@@ -12,18 +12,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { pino } from 'pino';
 import { SMTPServer } from 'smtp-server';
 import { createServices } from '../src/app.js';
-import { findProjectRoot, loadConfig, readEnvironment } from '../src/config.js';
+import { findProjectRoot, loadConfig } from '../src/config.js';
 import { createDb } from '../src/db.js';
-import { startEmbeddedPostgres } from '../src/embedded-postgres.js';
 import { todayIn } from '../src/i18n/i18n.js';
 import { deliveryCountSql } from '../src/models/staff-delivery-model.js';
 import { createWorker } from '../src/services/job-queue.js';
 import { reminderMailTask } from '../src/tasks.js';
-import { seedScale } from '../scripts/seed-scale.js';
+import { scaleDatabase } from './staff.js';
 
 const ROOT = findProjectRoot();
 const { values: args } = parseArgs({
@@ -34,29 +32,6 @@ const { values: args } = parseArgs({
 });
 const customers = Number(args.customers);
 const log = (line: string) => process.stdout.write(`${line}\n`);
-
-async function database(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const env = readEnvironment(ROOT);
-  let serverUrl = env.BENCH_DATABASE_URL ?? loadConfig(env).testDatabaseUrl ?? undefined;
-  let stop = async () => {};
-  if (!serverUrl) {
-    const embedded = await startEmbeddedPostgres(path.join(ROOT, 'var', 'bench-postgres'), pino({ level: 'silent' }));
-    serverUrl = embedded.url('postgres');
-    stop = embedded.stop;
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${args.database}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  if (args.fresh) await admin.query(`drop database if exists ${args.database} with (force)`);
-  const exists = (await admin.query('select 1 from pg_database where datname = $1', [args.database])).rowCount;
-  await admin.end();
-  if (!exists) {
-    log(`seeding ${args.database}: ${customers} customers …`);
-    await seedScale(url.toString(), { customers, orders: customers, log: (m) => log(`  ${m}`) });
-  }
-  return { url: url.toString(), stop };
-}
 
 async function countingSmtp() {
   let received = 0;
@@ -72,7 +47,7 @@ async function countingSmtp() {
   return { url: `smtp://127.0.0.1:${port}`, received: () => received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
-const { url, stop } = await database();
+const { url, stop } = await scaleDatabase({ database: args.database, customers, orders: customers, fresh: args.fresh, log });
 const smtp = await countingSmtp();
 const logger = pino({ level: 'warn' });
 const config = loadConfig({

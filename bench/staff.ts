@@ -48,7 +48,8 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 };
 
-async function scaleDatabase(o: StaffBenchOptions): Promise<{ url: string; stop: () => Promise<void> }> {
+/** The seeded scale database (created on first use, kept between runs; `fresh` seeds it again), on the bench's PostgreSQL. */
+export async function scaleDatabase(o: Pick<StaffBenchOptions, 'database' | 'customers' | 'orders' | 'fresh' | 'log'>): Promise<{ url: string; stop: () => Promise<void> }> {
   const DATABASE = o.database ?? DEFAULT_DATABASE;
   const env = readEnvironment(ROOT);
   let serverUrl = env.BENCH_DATABASE_URL ?? loadConfig(env).testDatabaseUrl ?? undefined;

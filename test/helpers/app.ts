@@ -75,3 +75,21 @@ export function recordQueries(db: Db): { sql: string[]; stop: () => void } {
   db.on('query', record);
   return { sql, stop: () => { db.off('query', record); } };
 }
+
+/**
+ * A test app whose template renders are counted (a page served from memory is not rendered). Express copies its
+ * methods onto each app it makes, so the counting render is in place only while this app is made.
+ */
+export function createCountingTestApp(): { t: TestApp; renders: { count: number } } {
+  const render = express.application.render;
+  const renders = { count: 0 };
+  express.application.render = function (this: typeof express.application, ...args: Parameters<typeof render>) {
+    renders.count++;
+    return render.apply(this, args);
+  } as typeof render;
+  try {
+    return { t: createTestApp(), renders };
+  } finally {
+    express.application.render = render;
+  }
+}

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import express from 'express';
 import request from 'supertest';
 import { createAttribution } from '../../src/middleware/attribution.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createCountingTestApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { client, signUp } from '../helpers/client.js';
 
 const attributionCookie = (res: { headers: Record<string, unknown> }) =>
@@ -87,28 +87,20 @@ describe('first-party attribution cookie', () => {
   });
 
   it('the page cache stores no visitor\'s cookie and gives none to another visitor; a cached page still carries the visitor\'s own', async () => {
-    // express() copies its methods onto each app it makes: the counting render must be in place before the app is.
-    const render = express.application.render;
-    let renders = 0;
-    express.application.render = function (this: typeof express.application, ...args: Parameters<typeof render>) {
-      renders++;
-      return render.apply(this, args);
-    } as typeof render;
-    const fresh = createTestApp();
-    express.application.render = render;
+    const { t: fresh, renders } = createCountingTestApp();
     try {
       // The first request of the page is a miss, rendered for a visitor from another site: their cookie only.
       const first = await client(fresh.app).get('/login').set('Referer', 'https://vk.com/').expect(200);
       expect(attributionCookie(first)).to.match(/^ft=/);
-      expect(renders).to.equal(1);
+      expect(renders.count).to.equal(1);
       // Stored without it: the next visitor gets the page from memory, with no cookie at all.
       const next = await client(fresh.app).get('/login').expect(200);
-      expect(renders, 'served from memory').to.equal(1);
+      expect(renders.count, 'served from memory').to.equal(1);
       expect(next.headers['set-cookie']).to.equal(undefined);
       expect(next.text).to.equal(first.text);
       // A visitor from another site on a cached page: their own new cookie, not the first visitor's.
       const third = await client(fresh.app).get('/login').set('Referer', 'https://ok.ru/').expect(200);
-      expect(renders, 'still served from memory').to.equal(1);
+      expect(renders.count, 'still served from memory').to.equal(1);
       const cookie = attributionCookie(third)!;
       expect(cookie).to.match(/^ft=/).and.not.equal(attributionCookie(first));
       expect(Buffer.from(cookie.slice(3, cookie.indexOf('.')), 'base64url').toString()).to.include('r=ok.ru');

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import express from 'express';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createCountingTestApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { agentCookie, client, sessionCookie, sessionIdOf, signUp } from '../helpers/client.js';
 
 const VISITOR_PAGES = ['/', '/signup', '/login', '/login/code', '/forgot-password', '/forgot-password/sent', '/privacy', '/consent/personal-data', '/consent/marketing', '/consent/analytics'];
@@ -39,25 +38,17 @@ describe('visitor pages served from memory (S12, S14, S15)', () => {
   });
 
   it('a page served from memory is not rendered again (Express\'s own render is counted)', async () => {
-    // express() copies its methods onto each app it makes: the counting render must be in place before the app is.
-    const render = express.application.render;
-    let renders = 0;
-    express.application.render = function (this: typeof express.application, ...args: Parameters<typeof render>) {
-      renders++;
-      return render.apply(this, args);
-    } as typeof render;
-    const counted = createTestApp();
-    express.application.render = render;
+    const { t: counted, renders } = createCountingTestApp();
     try {
       for (const path of VISITOR_PAGES) {
-        renders = 0;
+        renders.count = 0;
         await client(counted.app).get(path).expect(200);
-        expect(renders, `${path}: the first request renders it`).to.equal(1);
+        expect(renders.count, `${path}: the first request renders it`).to.equal(1);
         await client(counted.app).get(path).expect(200);
-        expect(renders, `${path}: renders when served from memory`).to.equal(1);
+        expect(renders.count, `${path}: renders when served from memory`).to.equal(1);
       }
       await client(counted.app).get('/login?next=%2Faccount').expect(200);
-      expect(renders, 'a query string takes the full path').to.equal(2);
+      expect(renders.count, 'a query string takes the full path').to.equal(2);
     } finally {
       await counted.close();
     }
