@@ -2,11 +2,15 @@
 //   • POST /signup latency with the simulator answering at once vs. 3 s late (the request must not wait on amoCRM);
 //   • sign-up → lead latency (the job queue's round trip);
 //   • webhook → dashboard latency (a stage/price change by staff in amoCRM until the customer sees it);
-//   • the webhook endpoint's throughput (autocannon, distinct X-Amocrm-Requestid per request).
+//   • the webhook endpoint's throughput (autocannon, distinct X-Amocrm-Requestid per request);
+//   • then bench/crm-load.ts: amoCRM requests per customer action, sign-up → lead at steady arrival rates near
+//     the 7 requests/s limit, and the queue's sync throughput (leads/minute) for a backlog.
+// Options: --n=25 (runs of each latency above), --quick (a short run of everything).
 // The app and its worker run in this process (tsx, NODE_ENV=test) on real PostgreSQL: BENCH_DATABASE_URL or
 // TEST_DATABASE_URL (a fresh database is created and dropped), else an embedded PostgreSQL in var/bench-postgres.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
@@ -19,14 +23,12 @@ import { freePort, startEmbeddedPostgres } from '../src/embedded-postgres.js';
 import { todayIn } from '../src/i18n/i18n.js';
 import { createWorker } from '../src/services/job-queue.js';
 import { createTasks } from '../src/tasks.js';
+import { smtpUrl, startSmtp, stopSmtp } from '../test/helpers/smtp.js';
+import { drainCrmQueue, fmt, measureCrmLoad, pct } from './crm-load.js';
 
-const N = Number(process.argv.find((a) => a.startsWith('--n='))?.slice(4) ?? 25);
+const QUICK = process.argv.includes('--quick');
+const N = Number(process.argv.find((a) => a.startsWith('--n='))?.slice(4) ?? (QUICK ? 8 : 25));
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
-};
-const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(0)} ms, p95 ${pct(xs, 95).toFixed(0)} ms, p99 ${pct(xs, 99).toFixed(0)} ms (n=${xs.length})`;
 
 async function database() {
   const root = findProjectRoot();
@@ -68,7 +70,7 @@ function browser(base: string) {
     });
     const set = res.headers.get('set-cookie');
     if (set && /^sid=/.test(set)) cookie = set.split(';')[0]!;
-    return { status: res.status, text: await res.text() };
+    return { status: res.status, text: await res.text(), location: res.headers.get('location') };
   }
   // The visitor forms (sign-up, login) carry no token: the cross-origin check protects them (SECURITY S14).
   const csrf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
@@ -78,13 +80,14 @@ function browser(base: string) {
 async function main() {
   const db0 = await database();
   const sim = createAmoSimulator({ seedLeadFields: true, rateLimitPerSecond: 7 });
+  await startSmtp(); // keeps every mail: the email change follows its confirmation link
   const { url: simUrl } = await sim.listen(0);
   const port = await freePort();
   const config = loadConfig({
     NODE_ENV: 'test', PORT: String(port), APP_URL: `http://127.0.0.1:${port}`, DATABASE_URL: db0.url,
     SESSION_SECRET: randomBytes(32).toString('hex'), AMOCRM_WEBHOOK_SECRET: randomBytes(32).toString('hex'),
     AMOCRM_BASE_URL: simUrl, AMOCRM_LONG_LIVED_TOKEN: sim.controls.issueLongLivedToken(), TRUST_PROXY: 'loopback',
-    SMTP_URL: 'smtp://127.0.0.1:9', LOG_LEVEL: 'silent', VAR_DIR: path.join(findProjectRoot(), 'var', 'bench'),
+    SMTP_URL: smtpUrl(), LOG_LEVEL: 'silent', VAR_DIR: path.join(findProjectRoot(), 'var', 'bench'),
   });
   const logger = pino({ level: 'silent' });
   const db = createDb(db0.url, { poolMax: 10 });
@@ -117,7 +120,9 @@ async function main() {
     }
   }
 
-  say(`amoCRM bench — ${new Date().toISOString()}, node ${process.version}, ${N} runs each`);
+  // Other processes on the machine slow the app and its worker alike: their load is printed before and after.
+  const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  say(`amoCRM bench — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, load average ${load()}; ${N} runs each`);
   await leadOf((await signup()).email, performance.now()); // warm-up, not counted
   // 1. Sign-up with amoCRM at once, then 3 s late (the customer's request must not notice).
   const instant: number[] = [];
@@ -138,12 +143,7 @@ async function main() {
   say(`sign-up → lead stored (amoCRM at once):  ${fmt(toLead)}`);
   sim.controls.delay(0);
   // Let the queue drain before the next part (the delayed sign-ups' jobs are still running).
-  for (const started = performance.now(); ;) {
-    const { rows } = await db.raw("select count(*)::int as n from graphile_worker.jobs where queue_name = 'amocrm' and attempts < max_attempts");
-    if (rows[0].n === 0) break;
-    if (performance.now() - started > 300_000) throw new Error('the amoCRM queue did not drain');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await drainCrmQueue(db, sim);
 
   // 2. Webhook → dashboard: staff changes the price in amoCRM; the customer's dashboard shows it.
   const toDashboard: number[] = [];
@@ -167,7 +167,7 @@ async function main() {
   const leadIds = customers.map((c) => c.leadId);
   let n = 0;
   const result = await autocannon({
-    url: `${base}/webhooks/amocrm/${config.amocrm.webhookSecret}`, connections: 10, duration: 10,
+    url: `${base}/webhooks/amocrm/${config.amocrm.webhookSecret}`, connections: 10, duration: QUICK ? 3 : 10,
     requests: [{
       method: 'POST',
       setupRequest: (req) => {
@@ -178,12 +178,16 @@ async function main() {
     }],
   });
   const ok = (result.statusCodeStats as Record<string, { count: number }>)['200']?.count ?? 0;
-  say(`POST /webhooks/amocrm (10 connections, 10 s): ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${ok} answered 200, ${result.non2xx} other, ${result.errors} errors`);
+  say(`POST /webhooks/amocrm (10 connections, ${QUICK ? 3 : 10} s): ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${ok} answered 200, ${result.non2xx} other, ${result.errors} errors`);
+
+  await measureCrmLoad({ db, sim, say, quick: QUICK, worker, browser: () => browser(base), firstDelivery: date });
+  say(`\nload average at the end: ${load()}`);
 
   await worker.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await db.destroy();
   await sim.close();
+  await stopSmtp();
   await db0.drop();
 }
 
