@@ -206,3 +206,5 @@ export function createFieldMap({ db, client, names, timeZone }: { db: Knex; clie
     forget: () => { trackingIds = null; return db('amocrm_fields').delete().then(() => undefined); },
   };
 }
+
+export type FieldMap = ReturnType<typeof createFieldMap>;

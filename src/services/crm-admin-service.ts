@@ -36,11 +36,7 @@ export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm:
     /** The consent-page URL and the state to check on return. */
     authorization(): { url: string; state: string } {
       const state = randomBytes(16).toString('base64url');
-      const url = new URL(crm.settings.authUrl);
-      url.searchParams.set('client_id', crm.settings.clientId ?? '');
-      url.searchParams.set('state', state);
-      url.searchParams.set('mode', 'post_message');
-      return { url: url.toString(), state };
+      return { url: crm.consentPageUrl(state), state };
     },
 
     /** The consent page sent the browser back: check the state, trade the code for tokens, retry waiting jobs. */
@@ -62,12 +58,7 @@ export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm:
     },
 
     /** Subscribes the site's webhook URL to lead stage and lead changes (once). */
-    async registerWebhook(url: string): Promise<'registered' | 'already'> {
-      const existing = await crm.client.webhooks();
-      if (existing.some((w) => w.destination === url)) return 'already';
-      await crm.client.subscribeWebhook(url, ['status_lead', 'update_lead']);
-      return 'registered';
-    },
+    registerWebhook: (url: string) => crm.leads.subscribeWebhook(url),
 
     async createMissingFields() {
       return crm.fields.createMissing();

@@ -14,7 +14,7 @@ import { createUserModel, type User } from '../models/user-model.js';
 import { createAmocrmStatusModel } from '../models/amocrm-status-model.js';
 import { createOrderModel, type Order } from '../models/order-model.js';
 import { createWebhookIntake } from '../models/webhook-model.js';
-import type { AmoLead } from '../crm/amocrm-client.js';
+import { LOST_STAGE_ID, type Lead } from '../crm/leads.js';
 import { parseWebhook } from '../crm/webhook-parser.js';
 import { createSubscriptionModel } from '../models/subscription-model.js';
 import { createCrmNoteModel, type PendingNote } from '../models/crm-note-model.js';
@@ -29,8 +29,6 @@ export const SYNC_ORDER = 'amocrm:sync-order';
 export const LEAD_CHANGED = 'amocrm:lead-changed';
 export const RECONCILE = 'amocrm:reconcile';
 export const REFRESH_DUE = 'amocrm:refresh-due';
-/** amoCRM's system stage "closed and not realised". */
-const LOST_STATUS_ID = 143;
 
 /** What was last sent to the lead; `cancelled` (absent in snapshots of earlier releases) moves the lead once. */
 type Snapshot = { values: LeadValues; price: number; email: string; cancelled?: boolean };
@@ -139,13 +137,13 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
       if (!pending.length) break;
       const toPost: PendingNote[] = [];
       const uncertain = pending.filter((e) => e.attemptedAt !== null);
-      const onLead = uncertain.length ? await crm.client.leadNotes(leadId) : [];
+      const onLead = uncertain.length ? await crm.leads.notes(leadId) : [];
       const claimed = uncertain.length ? await noteState.claimedNoteIds(userId) : new Set<number>();
       for (const event of pending) {
         if (event.attemptedAt) {
           const text = noteText(event);
           const since = Math.floor(event.attemptedAt.getTime() / 1000) - CLOCK_SKEW_S;
-          const found = onLead.find((n) => n.note_type === 'common' && n.params?.text === text && n.created_at >= since && !claimed.has(n.id));
+          const found = onLead.find((n) => n.text === text && n.createdAt >= since && !claimed.has(n.id));
           if (found) {
             await noteState.setNoteId(event, found.id);
             claimed.add(found.id);
@@ -158,7 +156,7 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
       await noteState.markAttempted(toPost);
       let created: Map<string, number>;
       try {
-        created = await crm.client.addNotes(leadId, toPost.map((e) => ({ text: noteText(e), requestId: requestIdOf(e) })));
+        created = await crm.leads.addNotes(leadId, toPost.map((e) => ({ text: noteText(e), requestId: requestIdOf(e) })));
       } catch (error) {
         // A refusal (400, 401, 402, 403, 429) created nothing; a timeout or 5xx may have: those stay uncertain.
         const status = error instanceof AmoError ? error.details.status : undefined;
@@ -191,13 +189,6 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
     };
   }
 
-  /** The lead that already carries this referral link (a retried job after a lost answer), if any. */
-  async function findExistingLead(referralLink: string) {
-    const fieldId = await crm.fields.fieldId('referralLink');
-    const candidates = await crm.client.searchLeads(referralLink);
-    return candidates.find((lead) => lead.custom_fields_values?.some((cf) => Number(cf.field_id) === fieldId && cf.values.some((v) => v.value === referralLink)));
-  }
-
   async function syncCustomer(userId: number): Promise<'created' | 'adopted' | 'updated' | 'unchanged' | 'skipped'> {
     const user = await users.findById(userId);
     // A deleted account sends nothing more (a job queued before the deletion included): amoCRM's copy is erased instead.
@@ -209,27 +200,24 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
     let { leadId, contactId } = link;
     let previous = link.snapshot as Snapshot | null;
     if (!leadId) {
-      const existing = await findExistingLead(String(now.values.referralLink));
+      const existing = await crm.leads.findByReferralLink(String(now.values.referralLink));
       if (existing) {
         leadId = existing.id;
-        contactId = existing._embedded?.contacts?.[0]?.id ?? null;
+        contactId = existing.contactId;
         await links.setIds(userId, leadId, contactId);
         previous = null; // what it holds is unknown: send everything
         outcome = 'adopted';
       } else {
         // A customer already in amoCRM (an order by phone, say) keeps the one contact: the lead is linked to it.
-        const knownContactId = await crm.client.findContactIdByEmail(user.email);
-        const created = await crm.client.createLeadWithContact({
-          name: leadName(user.email), price: now.price,
-          custom_fields_values: [...await crm.fields.encode(now.values, { forCreate: true }), ...await crm.fields.encodeTracking(await trackingOf(userId))],
-          tags: leadTags(user),
-          contact: knownContactId !== null ? { id: knownContactId }
-            : { name: user.email, custom_fields_values: [{ field_code: 'EMAIL', values: [{ value: user.email, enum_code: 'WORK' }] }] },
-        }, `user-${user.id}`);
+        const knownContactId = await crm.leads.findContactIdByEmail(user.email);
+        const created = await crm.leads.create({
+          name: leadName(user.email), price: now.price, values: now.values, tracking: await trackingOf(userId), tags: leadTags(user),
+          contact: knownContactId !== null ? { id: knownContactId } : { email: user.email }, requestId: `user-${user.id}`,
+        });
         // Stored at once: a crash after this line cannot lead to a second lead.
         await links.setIds(userId, created.leadId, created.contactId);
         await links.setSnapshot(userId, now);
-        const lead = await crm.client.lead(created.leadId); // its first stage, for the dashboard
+        const lead = await crm.leads.lead(created.leadId); // its first stage, for the dashboard
         if (lead) await applyLead(lead);
         await sendNotes(userId, created.leadId); // changes made before the lead existed
         return 'created';
@@ -242,13 +230,13 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
     const stage = now.cancelled && previous?.cancelled !== true ? await cancelStageOf(userId) : null;
     if (changed.length || priceChanged || emailChanged || stage) {
       const values: LeadValues = Object.fromEntries(changed.map((role) => [role, now.values[role]]));
-      await crm.client.updateLead(leadId, {
+      await crm.leads.update(leadId, {
         ...(priceChanged ? { price: now.price } : {}),
         ...(emailChanged ? { name: leadName(now.email) } : {}),
-        ...(changed.length ? { custom_fields_values: await crm.fields.encode(values, { forCreate: false }) } : {}),
-        ...(stage ? { status_id: stage.statusId, pipeline_id: stage.pipelineId } : {}),
+        ...(changed.length ? { values } : {}),
+        ...(stage ? { stage } : {}),
       });
-      if (emailChanged && contactId) await crm.client.updateContactEmail(contactId, now.email);
+      if (emailChanged && contactId) await crm.leads.updateContactEmail(contactId, now.email);
       // The notes of preference changes are decided with the snapshot they compare against: once each.
       await db.transaction(async (trx) => {
         await createCrmLinkModel(trx).setSnapshot(userId, now);
@@ -293,53 +281,46 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
     const user = (await users.findById(order.userId))!;
     if (await users.isDeleted(user.id)) return 'skipped';
     if (order.amoLeadId) {
-      if (order.status !== 'cancelled' || order.amoStatusId === LOST_STATUS_ID) return 'skipped';
-      await crm.client.updateLead(order.amoLeadId, { status_id: LOST_STATUS_ID });
-      await crm.client.addNote(order.amoLeadId, `Заказ №${order.id} отменён клиентом на сайте`);
-      await orders.setAmoStatus(order.id, LOST_STATUS_ID);
+      if (order.status !== 'cancelled' || order.amoStatusId === LOST_STAGE_ID) return 'skipped';
+      await orders.setAmoStatus(order.id, await crm.leads.closeAsLost(order.amoLeadId, `Заказ №${order.id} отменён клиентом на сайте`));
       return 'cancelled';
     }
     if (order.status === 'cancelled') return 'skipped';
     const link = await links.get(user.id);
     if (!link?.contactId) throw new RetryLater('the customer is not in amoCRM yet');
     const name = `Заказ №${order.id} — ${user.email}`;
-    const existing = (await crm.client.searchLeads(`Заказ №${order.id}`)).find((l) => l.name === name);
+    const existing = await crm.leads.findIdByName(`Заказ №${order.id}`, name);
     const now = await orderValues(order, user);
-    if (existing) {
-      await orderLinked(order, user.id, existing.id, now);
+    if (existing !== null) {
+      await orderLinked(order, user.id, existing, now);
       return 'adopted';
     }
-    const created = await crm.client.createLeadWithContact({
-      name, price: now.price, custom_fields_values: await crm.fields.encode(now.values, { forCreate: true }), tags: leadTags(user, order),
-      contact: { id: link.contactId },
-    }, `order-${order.id}`);
+    const created = await crm.leads.create({
+      name, price: now.price, values: now.values, tags: leadTags(user, order), contact: { id: link.contactId }, requestId: `order-${order.id}`,
+    });
     await orderLinked(order, user.id, created.leadId, now);
     return 'created';
   }
 
-  /** Reads the account's pipelines again, so that every stage has its name. */
-  async function refreshStages(): Promise<void> {
-    const pipelines = await crm.client.pipelines();
-    await createAmocrmStatusModel(db).replaceAll(pipelines.flatMap((p) => p._embedded.statuses.map((st) => ({ statusId: st.id, pipelineId: p.id, name: st.name, pipelineName: p.name }))));
-  }
+  const refreshStages = () => crm.leads.refreshStages();
 
   /**
    * A lead as amoCRM has it now, applied to the local account: stage, sum (the lead's price, or the sum field),
    * and the preferences staff changed there. Only what differs from what this site last sent counts, so the
    * echo of the site's own writes changes nothing and starts no new sync.
    */
-  async function applyLead(lead: AmoLead): Promise<'applied' | 'unchanged' | 'order' | 'unknown'> {
-    if (!(await createAmocrmStatusModel(db).name(lead.status_id))) await refreshStages();
+  async function applyLead(lead: Lead): Promise<'applied' | 'unchanged' | 'order' | 'unknown'> {
+    if (!(await createAmocrmStatusModel(db).name(lead.stageId))) await refreshStages();
     const userId = await links.findUserByLead(lead.id);
     if (!userId) {
       const order = await createOrderModel(db).findByLead(lead.id);
       if (!order) return 'unknown';
-      if (order.amoStatusId !== lead.status_id) await createOrderModel(db).setAmoStatus(order.id, lead.status_id);
+      if (order.amoStatusId !== lead.stageId) await createOrderModel(db).setAmoStatus(order.id, lead.stageId);
       return 'order';
     }
     const [user, link] = [(await users.findById(userId))!, (await links.get(userId))!];
     const sent = (link.snapshot as Snapshot | null) ?? (await valuesOf(user));
-    const seen = await crm.fields.decode(lead);
+    const seen = await lead.values();
     const changes: Parameters<typeof users.applyCrmValues>[1] = {};
     if (lead.price !== sent.price && Number.isFinite(lead.price)) changes.accountSumKopecks = Math.round(lead.price * 100);
     else if (seen.sum !== undefined && Number(seen.sum) !== Number(sent.values.sum)) changes.accountSumKopecks = Math.round(Number(seen.sum) * 100);
@@ -354,10 +335,10 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
       if (interval) changes.interval = interval;
     }
     if (seen.wishes !== undefined && seen.wishes !== sent.values.wishes) changes.wishes = String(seen.wishes).slice(0, 2000);
-    const stageChanged = link.statusId !== lead.status_id;
+    const stageChanged = link.statusId !== lead.stageId;
     if (!Object.keys(changes).length && !stageChanged) return 'unchanged';
     await db.transaction(async (trx) => {
-      await createUserModel(trx).applyCrmValues(userId, { ...changes, amoStatusId: lead.status_id, amoPipelineId: lead.pipeline_id });
+      await createUserModel(trx).applyCrmValues(userId, { ...changes, amoStatusId: lead.stageId, amoPipelineId: lead.pipelineId });
       // Remember the lead as amoCRM holds it now, so that only later changes made there count (and the echo of
       // this very change is recognised as nothing new).
       const after = await valuesOf((await createUserModel(trx).findById(userId))!, trx);
@@ -474,7 +455,7 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
 
     /** Job: re-reads the lead (the webhook's own values are not trusted) and applies it. */
     async leadChanged(leadId: number): Promise<string> {
-      const lead = await crm.client.lead(leadId);
+      const lead = await crm.leads.lead(leadId);
       if (!lead) return 'skipped';
       return applyLead(lead);
     },
@@ -486,7 +467,7 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
       const from = Math.floor(((row?.reconciled_until as Date | null)?.getTime() ?? Date.now() - 86_400_000) / 1000) - 60;
       let applied = 0;
       for (let page = 1; page <= 40; page++) {
-        const { leads, more } = await crm.client.leadsUpdatedSince(from, page);
+        const { leads, more } = await crm.leads.leadsUpdatedSince(from, page);
         for (const lead of leads) if ((await applyLead(lead)) === 'applied') applied++;
         if (!more) break;
       }

@@ -2,6 +2,7 @@
 // referrals, amoCRM ids, sync history, sign-in events, staff actions), and a re-sync to amoCRM that is recorded as a staff action.
 import type { Knex } from 'knex';
 import type { Crm } from '../crm/crm.js';
+import { amoPageUrls } from '../crm/leads.js';
 import { todayIn, translator, type Language } from '../i18n/i18n.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
 import { createStaffActionModel, type StaffActor } from '../models/staff-action-model.js';
@@ -72,7 +73,6 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
         actions.forCustomer(id, HISTORY), crm.connection.status(), namesIn(language), customers.history(id, TIMELINE),
       ]);
       const jobs = await customers.jobsByKeys([customerJobKey(id), ...orders.map((o) => orderJobKey(o.id))]);
-      const baseUrl = connection.baseUrl?.replace(/\/+$/, '') ?? null;
       const nameOf = (code: string | null) => (code ? names.get(code) ?? code : null);
       const t = translator(language);
       return {
@@ -87,8 +87,7 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
         orders: orders.map((o) => ({ ...o, bouquet: nameOf(o.bouquet) })), orderCount,
         amo: {
           leadId: c.amoLeadId, contactId: c.amoContactId, syncedAt: c.amoSyncedAt,
-          leadUrl: baseUrl && c.amoLeadId ? `${baseUrl}/leads/detail/${c.amoLeadId}` : null,
-          contactUrl: baseUrl && c.amoContactId ? `${baseUrl}/contacts/detail/${c.amoContactId}` : null,
+          ...amoPageUrls(connection.baseUrl, { leadId: c.amoLeadId, contactId: c.amoContactId }),
         },
         jobs: jobs.map((j) => ({ ...j, task: crmTask(j.task, t), lastError: crmText(j.lastError, t), failed: j.attempts >= j.maxAttempts })),
         sync: sync.map((e) => ({ ...e, task: crmTask(e.task, t), message: crmText(e.message, t) })),
