@@ -7,10 +7,12 @@ import { FIELD_ROLES, type FieldNames } from '../crm/field-map.js';
 import { createJobModel } from '../models/job-model.js';
 import { createSyncLogModel } from '../models/sync-log-model.js';
 import { translator, type Language } from '../i18n/i18n.js';
-import { CRM_QUEUE, type CrmSyncService } from './crm-sync-service.js';
+import { CRM_QUEUE, type QueueCustomerSync } from './crm-sync/queue.js';
 import { crmTask, crmText } from './crm-text.js';
 
-export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm: Crm; sync: CrmSyncService; names: FieldNames }) {
+export function createCrmAdminService({ db, crm, queueCustomerSync, cancelStageProblem, names }: {
+  db: Knex; crm: Crm; queueCustomerSync: QueueCustomerSync; cancelStageProblem: () => Promise<string | null>; names: FieldNames;
+}) {
   const queue = createJobModel(db);
   const log = createSyncLogModel(db);
 
@@ -65,7 +67,7 @@ export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm:
     },
 
     /** Whether the configured cancellation stage exists in amoCRM (null: yes, or none configured). */
-    cancelStageProblem: () => sync.cancelStageProblem(),
+    cancelStageProblem,
 
     /** After a 402/403 pause: send again, and run the waiting jobs now. */
     async resume(): Promise<void> {
@@ -79,7 +81,7 @@ export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm:
 
     /** Sends the customer's current state again (after a failure that staff has fixed in amoCRM or here). */
     async resync(userId: number): Promise<void> {
-      await db.transaction((trx) => sync.customerChanged(trx, userId));
+      await db.transaction((trx) => queueCustomerSync(trx, userId));
     },
   };
 }

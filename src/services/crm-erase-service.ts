@@ -1,12 +1,12 @@
 // A deleted account in amoCRM (152-FZ): the personal fields of the customer's lead, of the leads of their orders
 // and of their contact are blanked by field_id (`values: null`), the names carry no address any more, and the
 // customer's lead gets one note saying why. The job holds only amoCRM ids; it runs in the amoCRM queue under the
-// same retry policy as the sync (crm-sync-service runJob), and is safe to repeat: the note is looked for first,
+// same retry policy as the sync (crm-sync/job-policy.ts), and is safe to repeat: the note is looked for first,
 // so a retry after a lost answer never adds a second one.
 import type { Knex } from 'knex';
 import type { Crm } from '../crm/crm.js';
 import type { FieldRole } from '../crm/field-map.js';
-import { CRM_QUEUE } from './crm-sync-service.js';
+import { CRM_MAX_ATTEMPTS, CRM_QUEUE } from './crm-sync/queue.js';
 import type { JobQueue } from './job-queue.js';
 
 export const ERASE_CUSTOMER = 'amocrm:erase-customer';
@@ -23,7 +23,7 @@ export function createCrmEraseService({ crm, jobs }: { crm: Crm; jobs: JobQueue 
     /** Queues the erasure inside the deletion's transaction; nothing when the customer never reached amoCRM. */
     async queue(trx: Knex.Transaction, payload: ErasePayload): Promise<void> {
       if (payload.leadId === null && payload.contactId === null && payload.orderLeads.length === 0) return;
-      await jobs.add(trx, ERASE_CUSTOMER, payload, { queue: CRM_QUEUE, jobKey: `amocrm:erase:${payload.userId}`, maxAttempts: 25 });
+      await jobs.add(trx, ERASE_CUSTOMER, payload, { queue: CRM_QUEUE, jobKey: `amocrm:erase:${payload.userId}`, maxAttempts: CRM_MAX_ATTEMPTS });
     },
 
     /** Job: blanks what amoCRM holds about the customer; repeating it changes nothing more. */

@@ -9,6 +9,7 @@ import { createStaffActionModel, type StaffActor } from '../models/staff-action-
 import { containsPattern, createStaffCustomerModel, MATCH_CAP } from '../models/staff-customer-model.js';
 import { categoryName } from './catalog-service.js';
 import { crmTask, crmText } from './crm-text.js';
+import { customerJobKey, orderJobKey } from './crm-sync/queue.js';
 import { historyLine } from './subscription-history.js';
 import { upcomingDeliveries } from './schedule.js';
 
@@ -16,9 +17,6 @@ export const CUSTOMERS_PER_PAGE = 50;
 const HISTORY = 15;
 /** Changes to the subscription shown on the customer's page (the latest; the data export has them all). */
 const TIMELINE = 30;
-/** The job keys the amoCRM sync uses (src/services/crm-sync-service.ts): one pending job per customer and per order. */
-const customerJobKey = (id: number) => `amocrm:customer:${id}`;
-const orderJobKey = (id: number) => `amocrm:order:${id}`;
 const AUTH_EVENTS = new Set(['signup', 'login_ok', 'login_fail', 'locked', 'reset_requested', 'reset_done', 'password_changed', 'email_changed', 'logout', 'logout_all',
   'email_change_requested', 'email_confirmed']);
 
