@@ -96,30 +96,30 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const crmAdmin = createCrmAdminService({ db, crm, queueCustomerSync, cancelStageProblem: crmSync.outbound.cancelStageProblem, names: config.amocrm.fieldNames });
   const analytics = createAnalyticsService({ db, jobs, config, logger });
   const auth = createAuthService({
-    db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, onAccountChange: [queueCustomerSync],
+    db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, queueCustomerSync,
     onSignup: [(trx, userId, { attribution, subscriptionKopecks }) => analytics.signedUp(trx, userId, attribution, subscriptionKopecks)],
   });
-  const emailConfirmations = createEmailConfirmationService({ db, jobs, mailer, appUrl: config.appUrl, onEmailChange: [queueCustomerSync] });
-  const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, onPreferencesChange: queueCustomerSync });
+  const emailConfirmations = createEmailConfirmationService({ db, jobs, mailer, appUrl: config.appUrl, queueCustomerSync });
+  const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, queueCustomerSync });
   const subscriptions = createSubscriptionService({
-    db, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, onSubscriptionChange: queueCustomerSync,
+    db, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, queueCustomerSync,
     onRecorded: async (trx, event) => {
       if (event.kind === 'pause') await analytics.track(trx, event.userId, 'subscription_pause', { entity: event.id });
       if (event.kind === 'cancel') await analytics.track(trx, event.userId, 'subscription_cancel', { entity: event.id });
     },
   });
   const orders = createOrderService({
-    db, timeZone: config.shopTimeZone, onOrderChange: queueOrderSync,
+    db, timeZone: config.shopTimeZone, queueOrderSync,
     onConfirmed: (trx, userId, order) => analytics.track(trx, userId, 'order_confirmed', { entity: order.id, valueKopecks: order.priceKopecks }),
   });
   const staffAudit = createStaffAuditService({ db });
   const devices = createDeviceService({ db, secret: config.sessionSecrets[0]! });
   const staffDeliveries = createStaffDeliveryService({ db, timeZone: config.shopTimeZone });
-  const staffCustomers = createStaffCustomerService({ db, crm, timeZone: config.shopTimeZone, onResync: queueCustomerSync });
+  const staffCustomers = createStaffCustomerService({ db, crm, timeZone: config.shopTimeZone, queueCustomerSync });
   const staffOverview = createStaffOverviewService({ db, crm, deliveries: staffDeliveries, timeZone: config.shopTimeZone });
   const documents = createDocuments({ viewsDir: config.paths.views, operator: config.operator, current: versions });
   const consents = createConsentService({ db, documents });
-  const privacy = createPrivacyService({ db, documents, devices, onMarketingConsentChange: queueCustomerSync });
+  const privacy = createPrivacyService({ db, documents, devices, queueCustomerSync });
   const totp = createTotpService({ db, secrets: config.sessionSecrets });
   const crmErase = createCrmEraseService({ crm, jobs });
   const accountDeletion = createAccountDeletionService({ db, auth, jobs, crmErase });

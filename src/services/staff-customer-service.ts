@@ -9,7 +9,7 @@ import { createStaffActionModel, type StaffActor } from '../models/staff-action-
 import { containsPattern, createStaffCustomerModel, MATCH_CAP } from '../models/staff-customer-model.js';
 import { categoryName } from './catalog-service.js';
 import { crmTask, crmText } from './crm-text.js';
-import { customerJobKey, orderJobKey } from './crm-sync/queue.js';
+import { customerJobKey, orderJobKey, type QueueCustomerSync } from './crm-sync/queue.js';
 import { historyLine } from './subscription-history.js';
 import { upcomingDeliveries } from './schedule.js';
 
@@ -27,8 +27,8 @@ function searchable(q: string): boolean {
   return /[\p{L}\p{N}]{3}/u.test(q);
 }
 
-export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
-  db: Knex; crm: Crm; timeZone: string; onResync: (trx: Knex.Transaction, userId: number) => Promise<void>;
+export function createStaffCustomerService({ db, crm, timeZone, queueCustomerSync }: {
+  db: Knex; crm: Crm; timeZone: string; queueCustomerSync: QueueCustomerSync;
 }) {
   const customers = createStaffCustomerModel(db);
   const categories = createBouquetCategoryModel(db);
@@ -100,7 +100,7 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
       return db.transaction(async (trx) => {
         const c = await createStaffCustomerModel(trx).findById(id);
         if (!c || c.role !== 'customer' || c.deletedAt) return false;
-        await onResync(trx, id);
+        await queueCustomerSync(trx, id);
         await createStaffActionModel(trx).record(actor, { action: 'customer.resync', customerId: id, outcome: 'queued' });
         return true;
       });

@@ -18,9 +18,9 @@ export const customerJobKey = (userId: number) => `amocrm:customer:${userId}`;
 export const orderJobKey = (orderId: number) => `amocrm:order:${orderId}`;
 
 /** Queues the sync of the customer's current state to amoCRM, in the caller's transaction. */
-export type QueueCustomerSync = (trx: Knex | Knex.Transaction, userId: number) => Promise<void>;
+export type QueueCustomerSync = (trx: Knex.Transaction, userId: number) => Promise<void>;
 /** Queues the sync of the order (its own lead) to amoCRM, in the caller's transaction. */
-export type QueueOrderSync = (trx: Knex | Knex.Transaction, orderId: number) => Promise<void>;
+export type QueueOrderSync = (trx: Knex.Transaction, orderId: number) => Promise<void>;
 
 export function createCrmQueue(jobs: JobQueue): { queueCustomerSync: QueueCustomerSync; queueOrderSync: QueueOrderSync } {
   return {
