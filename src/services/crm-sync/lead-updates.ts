@@ -5,6 +5,7 @@ import type { Crm } from '../../crm/crm.js';
 import type { Lead } from '../../crm/leads.js';
 import { parseWebhook } from '../../crm/webhook-parser.js';
 import { translator } from '../../i18n/i18n.js';
+import { createAmocrmConnectionModel } from '../../models/amocrm-connection-model.js';
 import { createAmocrmStatusModel } from '../../models/amocrm-status-model.js';
 import { createBouquetCategoryModel } from '../../models/bouquet-category-model.js';
 import { createCrmLinkModel } from '../../models/crm-link-model.js';
@@ -89,16 +90,17 @@ export function createLeadUpdates({ db, crm, leadValues }: { db: Knex; crm: Crm;
 
     /** Cron: leads changed in amoCRM since the last run, so that a webhook lost in an outage is still applied. */
     async reconcile(): Promise<string> {
-      const row = await db('amocrm_connection').where({ id: 1 }).first('reconciled_until');
+      const cursor = createAmocrmConnectionModel(db);
+      const until = await cursor.reconciledUntil();
       const startedAt = new Date();
-      const from = Math.floor(((row?.reconciled_until as Date | null)?.getTime() ?? Date.now() - 86_400_000) / 1000) - 60;
+      const from = Math.floor((until?.getTime() ?? Date.now() - 86_400_000) / 1000) - 60;
       let applied = 0;
       for (let page = 1; page <= 40; page++) {
         const { leads, more } = await crm.leads.leadsUpdatedSince(from, page);
         for (const lead of leads) if ((await applyLead(lead)) === 'applied') applied++;
         if (!more) break;
       }
-      await db('amocrm_connection').where({ id: 1 }).update({ reconciled_until: startedAt });
+      await cursor.setReconciledUntil(startedAt);
       return `reconciled, ${applied} applied`;
     },
   };

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { LeadValues } from '../../crm/field-map.js';
 import { translator } from '../../i18n/i18n.js';
 import { createBouquetCategoryModel } from '../../models/bouquet-category-model.js';
+import { createConsentEventModel } from '../../models/consent-event-model.js';
 import type { Order } from '../../models/order-model.js';
 import { createSubscriptionModel } from '../../models/subscription-model.js';
 import type { User } from '../../models/user-model.js';
@@ -34,12 +35,6 @@ export function createLeadValues({ db, appUrl, timeZone }: { db: Knex; appUrl: s
     return { nextDelivery: next?.date ?? '', status: subscriptionStatusText(record.subscription, today), cancelled: record.subscription.cancelled };
   }
 
-  /** Whether the customer's latest answer to the marketing consent is a grant. */
-  async function marketingConsent(userId: number, db_: Knex | Knex.Transaction): Promise<boolean> {
-    const latest = await db_('consent_events').where({ user_id: userId, document: 'marketing' }).orderBy('id', 'desc').first('action');
-    return latest?.action === 'grant';
-  }
-
   const intervalName = (user: User) => (user.interval ? ru(`interval.${user.interval}`) : '');
   const referralLink = (user: User) => `${appUrl}/${user.referralId}`;
 
@@ -56,7 +51,7 @@ export function createLeadValues({ db, appUrl, timeZone }: { db: Knex; appUrl: s
         values: {
           sum, bouquet: category?.nameRu ?? '', address: user.address ?? '', deliveryDate: subscription.nextDelivery,
           interval: intervalName(user), wishes: user.wishes, email: user.email, referralLink: referralLink(user),
-          subscriptionStatus: subscription.status, marketingConsent: await marketingConsent(user.id, db_),
+          subscriptionStatus: subscription.status, marketingConsent: await createConsentEventModel(db_).isGranted(user.id, 'marketing'),
         },
       };
     },

@@ -10,6 +10,7 @@ import { createAmocrmStatusModel } from '../../models/amocrm-status-model.js';
 import { createCrmLinkModel } from '../../models/crm-link-model.js';
 import { createCrmNoteModel } from '../../models/crm-note-model.js';
 import { createOrderModel, type Order } from '../../models/order-model.js';
+import { createUserAttributionModel } from '../../models/user-attribution-model.js';
 import { createUserModel, type User } from '../../models/user-model.js';
 import { orderConfirmedNote, preferenceNotes } from '../crm-text.js';
 import { dateIn } from '../deliveries.js';
@@ -58,20 +59,13 @@ export function createOutboundSync({ db, crm, leadValues, applyLead, queueCustom
       stageWarned = true;
       return null;
     }
-    const pipelineId = (await db('users').where({ id: userId }).first('amo_pipeline_id'))?.amo_pipeline_id;
-    const stage = found.find((s) => s.pipelineId === Number(pipelineId)) ?? found[0]!;
+    const pipelineId = await links.pipelineId(userId);
+    const stage = found.find((s) => s.pipelineId === pipelineId) ?? found[0]!;
     return { statusId: stage.statusId, pipelineId: stage.pipelineId };
   }
 
   /** What brought the customer (the first touch kept at sign-up), for amoCRM's tracking fields of a new lead. */
-  async function trackingOf(userId: number): Promise<Tracking> {
-    const a = await db('user_attribution').where({ user_id: userId }).first('utm_source', 'utm_medium', 'utm_campaign', 'utm_content', 'utm_term', 'yclid', 'gclid', 'referrer_host');
-    if (!a) return {};
-    return {
-      utmSource: a.utm_source, utmMedium: a.utm_medium, utmCampaign: a.utm_campaign, utmContent: a.utm_content, utmTerm: a.utm_term,
-      referrer: a.referrer_host, yclid: a.yclid, gclid: a.gclid,
-    };
-  }
+  const trackingOf = async (userId: number): Promise<Tracking> => (await createUserAttributionModel(db).firstTouch(userId)) ?? {};
 
   async function syncCustomer(userId: number): Promise<'created' | 'adopted' | 'updated' | 'unchanged' | 'skipped'> {
     const user = await users.findById(userId);
@@ -189,12 +183,7 @@ export function createOutboundSync({ db, crm, leadValues, applyLead, queueCustom
      */
     async refreshDue(): Promise<number> {
       const today = dateIn(new Date(), timeZone);
-      const ids: number[] = (await db('users').where({ role: 'customer' }).whereNotNull('amo_lead_id').whereNotNull('amo_snapshot')
-        .andWhere((q) => q
-          .whereRaw("coalesce(amo_snapshot #>> '{values,deliveryDate}', '') between '0000' and ?", [addDays(today, -1)])
-          .orWhereRaw("paused_from <= ? and amo_snapshot #>> '{values,subscriptionStatus}' like 'активна, пауза%'", [today])
-          .orWhereRaw("paused_until <= ? and amo_snapshot #>> '{values,subscriptionStatus}' like 'пауза до%'", [today]))
-        .orderBy('id').limit(5000).pluck('id')).map(Number);
+      const ids = await links.staleByCalendar(today, addDays(today, -1), 5000);
       await db.transaction(async (trx) => {
         for (const id of ids) await queueCustomerSync(trx, id);
       });
