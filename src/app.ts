@@ -93,7 +93,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const crmQueue = createCrmQueue(jobs);
   const { queueCustomerSync, queueOrderSync } = crmQueue;
   const crmSync = createCrmSync({ db, crm, queue: crmQueue, appUrl: config.appUrl, logger, timeZone: config.shopTimeZone, cancelStage: config.amocrm.cancelStage });
-  const crmAdmin = createCrmAdminService({ db, crm, queueCustomerSync, cancelStageProblem: crmSync.outbound.cancelStageProblem, names: config.amocrm.fieldNames });
+  const crmAdmin = createCrmAdminService({ db, crm, cancelStageProblem: crmSync.outbound.cancelStageProblem, names: config.amocrm.fieldNames });
   const analytics = createAnalyticsService({ db, jobs, config, logger });
   const auth = createAuthService({
     db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, queueCustomerSync,

@@ -7,11 +7,11 @@ import { FIELD_ROLES, type FieldNames } from '../crm/field-map.js';
 import { createJobModel } from '../models/job-model.js';
 import { createSyncLogModel } from '../models/sync-log-model.js';
 import { translator, type Language } from '../i18n/i18n.js';
-import { CRM_QUEUE, type QueueCustomerSync } from './crm-sync/queue.js';
+import { CRM_QUEUE } from './crm-sync/queue.js';
 import { crmTask, crmText } from './crm-text.js';
 
-export function createCrmAdminService({ db, crm, queueCustomerSync, cancelStageProblem, names }: {
-  db: Knex; crm: Crm; queueCustomerSync: QueueCustomerSync; cancelStageProblem: () => Promise<string | null>; names: FieldNames;
+export function createCrmAdminService({ db, crm, cancelStageProblem, names }: {
+  db: Knex; crm: Crm; cancelStageProblem: () => Promise<string | null>; names: FieldNames;
 }) {
   const queue = createJobModel(db);
   const log = createSyncLogModel(db);
@@ -77,11 +77,6 @@ export function createCrmAdminService({ db, crm, queueCustomerSync, cancelStageP
 
     async retryJob(jobId: string): Promise<boolean> {
       return (await queue.retryNow([jobId])) > 0;
-    },
-
-    /** Sends the customer's current state again (after a failure that staff has fixed in amoCRM or here). */
-    async resync(userId: number): Promise<void> {
-      await db.transaction((trx) => queueCustomerSync(trx, userId));
     },
   };
 }
