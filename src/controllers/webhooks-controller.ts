@@ -2,11 +2,11 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { NotFoundError } from '../middleware/errors.js';
-import type { CrmSync } from '../services/crm-sync/index.js';
+import type { LeadUpdates } from '../services/crm-sync/lead-updates.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export function createWebhooksController({ leadUpdates, secret }: { leadUpdates: CrmSync['inbound']; secret: string }) {
+export function createWebhooksController({ leadUpdates, secret }: { leadUpdates: LeadUpdates; secret: string }) {
   const expected = digest(secret);
   return {
     async create(req: Request, res: Response) {

@@ -19,5 +19,3 @@ export function createCrmSync({ db, crm, queue, appUrl, logger, timeZone, cancel
   const policy = createCrmJobPolicy({ db, crm, logger });
   return { outbound, inbound, policy };
 }
-
-export type CrmSync = ReturnType<typeof createCrmSync>;

@@ -105,3 +105,5 @@ export function createLeadUpdates({ db, crm, leadValues }: { db: Knex; crm: Crm;
     },
   };
 }
+
+export type LeadUpdates = ReturnType<typeof createLeadUpdates>;
