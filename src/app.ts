@@ -68,7 +68,8 @@ import { createOrderService } from './services/order-service.js';
 import { createCrm } from './crm/crm.js';
 import type { AmoSettings } from './crm/connection.js';
 import { createCrmAdminService } from './services/crm-admin-service.js';
-import { createCrmSyncService } from './services/crm-sync-service.js';
+import { createCrmSync } from './services/crm-sync/index.js';
+import { createCrmQueue } from './services/crm-sync/queue.js';
 import { routes } from './routes.js';
 
 /**
@@ -89,34 +90,36 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const hasher = createPasswordHasher();
   const catalog = createCatalogService({ db });
   const crm = createCrm({ db, settings: amo ?? amoSettingsFrom(config), secrets: config.sessionSecrets, names: config.amocrm.fieldNames, timeZone: config.shopTimeZone });
-  const crmSync = createCrmSyncService({ db, crm, jobs, appUrl: config.appUrl, logger, timeZone: config.shopTimeZone, cancelStage: config.amocrm.cancelStage });
-  const crmAdmin = createCrmAdminService({ db, crm, sync: crmSync, names: config.amocrm.fieldNames });
+  const crmQueue = createCrmQueue(jobs);
+  const { queueCustomerSync, queueOrderSync } = crmQueue;
+  const crmSync = createCrmSync({ db, crm, queue: crmQueue, appUrl: config.appUrl, logger, timeZone: config.shopTimeZone, cancelStage: config.amocrm.cancelStage });
+  const crmAdmin = createCrmAdminService({ db, crm, cancelStageProblem: crmSync.outbound.cancelStageProblem, names: config.amocrm.fieldNames });
   const analytics = createAnalyticsService({ db, jobs, config, logger });
   const auth = createAuthService({
-    db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, onAccountChange: [crmSync.customerChanged],
+    db, jobs, mailer, hasher, appUrl: config.appUrl, codeSecret: config.sessionSecrets[0]!, queueCustomerSync,
     onSignup: [(trx, userId, { attribution, subscriptionKopecks }) => analytics.signedUp(trx, userId, attribution, subscriptionKopecks)],
   });
-  const emailConfirmations = createEmailConfirmationService({ db, jobs, mailer, appUrl: config.appUrl, onEmailChange: [crmSync.customerChanged] });
-  const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, onPreferencesChange: crmSync.customerChanged });
+  const emailConfirmations = createEmailConfirmationService({ db, jobs, mailer, appUrl: config.appUrl, queueCustomerSync });
+  const accounts = createAccountService({ db, appUrl: config.appUrl, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, queueCustomerSync });
   const subscriptions = createSubscriptionService({
-    db, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, onSubscriptionChange: crmSync.customerChanged,
+    db, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff, queueCustomerSync,
     onRecorded: async (trx, event) => {
       if (event.kind === 'pause') await analytics.track(trx, event.userId, 'subscription_pause', { entity: event.id });
       if (event.kind === 'cancel') await analytics.track(trx, event.userId, 'subscription_cancel', { entity: event.id });
     },
   });
   const orders = createOrderService({
-    db, timeZone: config.shopTimeZone, onOrderChange: crmSync.orderChanged,
+    db, timeZone: config.shopTimeZone, queueOrderSync,
     onConfirmed: (trx, userId, order) => analytics.track(trx, userId, 'order_confirmed', { entity: order.id, valueKopecks: order.priceKopecks }),
   });
   const staffAudit = createStaffAuditService({ db });
   const devices = createDeviceService({ db, secret: config.sessionSecrets[0]! });
   const staffDeliveries = createStaffDeliveryService({ db, timeZone: config.shopTimeZone });
-  const staffCustomers = createStaffCustomerService({ db, crm, timeZone: config.shopTimeZone, onResync: crmSync.customerChanged });
+  const staffCustomers = createStaffCustomerService({ db, crm, timeZone: config.shopTimeZone, queueCustomerSync });
   const staffOverview = createStaffOverviewService({ db, crm, deliveries: staffDeliveries, timeZone: config.shopTimeZone });
   const documents = createDocuments({ viewsDir: config.paths.views, operator: config.operator, current: versions });
   const consents = createConsentService({ db, documents });
-  const privacy = createPrivacyService({ db, documents, devices, onMarketingConsentChange: crmSync.customerChanged });
+  const privacy = createPrivacyService({ db, documents, devices, queueCustomerSync });
   const totp = createTotpService({ db, secrets: config.sessionSecrets });
   const crmErase = createCrmEraseService({ crm, jobs });
   const accountDeletion = createAccountDeletionService({ db, auth, jobs, crmErase });
@@ -126,7 +129,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   });
   const mailActions = createMailActionService({ db, links: mailLinks, reminders, subscriptions, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff });
   return {
-    analytics, totp, crmErase, accountDeletion, reminders, mailActions, jobs, mailer, hasher, catalog, crm, crmSync, crmAdmin, auth, emailConfirmations, accounts,
+    analytics, totp, crmErase, accountDeletion, reminders, mailActions, jobs, mailer, hasher, catalog, crm, crmQueue, crmSync, crmAdmin, auth, emailConfirmations, accounts,
     orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy, subscriptions,
   };
 }
@@ -162,7 +165,7 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     }),
     preferences: createPreferencesController({ accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
     orders: createOrdersController({ orders: services.orders, accounts: services.accounts, catalog: services.catalog, timeZone: config.shopTimeZone }),
-    webhooks: createWebhooksController({ crmSync: services.crmSync, secret: config.amocrm.webhookSecret }),
+    webhooks: createWebhooksController({ leadUpdates: services.crmSync.inbound, secret: config.amocrm.webhookSecret }),
     staffAmocrm: createStaffAmocrmController({ crmAdmin: services.crmAdmin, audit: services.staffAudit }),
     staffOverview: createStaffOverviewController({ overview: services.staffOverview, analytics: services.analytics }),
     staffDeliveries: createStaffDeliveriesController({ deliveries: services.staffDeliveries }),

@@ -102,7 +102,6 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.post('/staff/amocrm/fields', requireStaff, c.staffAmocrm.createFields);
   r.post('/staff/amocrm/resume', requireStaff, c.staffAmocrm.resume);
   r.post('/staff/amocrm/jobs/:id/retry', requireStaff, c.staffAmocrm.retryJob);
-  r.post('/staff/amocrm/customers/:userId/resync', requireStaff, c.staffAmocrm.resync);
 
   r.get('/:referralId', c.registrations.referral); // last: a referral link is a bare UUID
 

@@ -13,7 +13,8 @@ import { DELETED_MAIL } from './services/account-deletion-service.js';
 import { ERASE_CUSTOMER, type ErasePayload } from './services/crm-erase-service.js';
 import { REMINDER_MAIL } from './models/reminder-model.js';
 import { dateIn } from './services/deliveries.js';
-import { CRM_QUEUE, LEAD_CHANGED, RECONCILE, REFRESH_DUE, SYNC_CUSTOMER, SYNC_ORDER, type JobInfo } from './services/crm-sync-service.js';
+import { CRM_QUEUE, LEAD_CHANGED, RECONCILE, REFRESH_DUE, SYNC_CUSTOMER, SYNC_ORDER } from './services/crm-sync/queue.js';
+import type { JobInfo } from './services/crm-sync/job-policy.js';
 
 function jobInfo(helpers: JobHelpers): JobInfo {
   return { id: String(helpers.job.id), attempts: helpers.job.attempts, maxAttempts: helpers.job.max_attempts };
@@ -49,6 +50,7 @@ export const CRONTAB = [
 
 export function createTasks(deps: TaskDeps): TaskList {
   const { auth, emailConfirmations, mailer, crmSync, crmErase, analytics, reminders } = createServices(deps);
+  const { outbound, inbound, policy: { runJob } } = crmSync;
   return {
     ...reminderMailTask(reminders),
     // The cron run plans the day REMINDER_DAYS_BEFORE ahead; a job with a date (queued by hand) plans that day.
@@ -64,26 +66,26 @@ export function createTasks(deps: TaskDeps): TaskList {
     },
     [SYNC_ORDER]: async (payload, helpers) => {
       const { orderId } = payload as { orderId: number };
-      await crmSync.runJob(SYNC_ORDER, await crmSync.orderOwner(orderId), jobInfo(helpers), () => crmSync.syncOrder(orderId));
+      await runJob(SYNC_ORDER, await outbound.orderOwner(orderId), jobInfo(helpers), () => outbound.syncOrder(orderId));
     },
     [LEAD_CHANGED]: async (payload, helpers) => {
       const { leadId } = payload as { leadId: number };
-      await crmSync.runJob(LEAD_CHANGED, null, jobInfo(helpers), () => crmSync.leadChanged(leadId));
+      await runJob(LEAD_CHANGED, null, jobInfo(helpers), () => inbound.leadChanged(leadId));
     },
     [RECONCILE]: async (_payload, helpers) => {
-      await crmSync.runJob(RECONCILE, null, jobInfo(helpers), () => crmSync.reconcile());
+      await runJob(RECONCILE, null, jobInfo(helpers), () => inbound.reconcile());
     },
     [REFRESH_DUE]: async () => {
-      const queued = await crmSync.refreshDue();
+      const queued = await outbound.refreshDue();
       if (queued) deps.logger.info({ queued }, 'amoCRM: customers whose lead shows a passed date queued for sync');
     },
     [SYNC_CUSTOMER]: async (payload, helpers) => {
       const { userId } = payload as { userId: number };
-      await crmSync.runJob(SYNC_CUSTOMER, userId, jobInfo(helpers), () => crmSync.syncCustomer(userId));
+      await runJob(SYNC_CUSTOMER, userId, jobInfo(helpers), () => outbound.syncCustomer(userId));
     },
     [ERASE_CUSTOMER]: async (payload, helpers) => {
       const p = payload as ErasePayload;
-      await crmSync.runJob(ERASE_CUSTOMER, p.userId, jobInfo(helpers), () => crmErase.erase(p));
+      await runJob(ERASE_CUSTOMER, p.userId, jobInfo(helpers), () => crmErase.erase(p));
     },
     // The confirmation of a deletion: the address lives in this job only. A completed job is deleted by the
     // worker; a failed one would keep its payload, so after the last attempt the mail is given up and the job ends.

@@ -187,6 +187,10 @@ export const remindersSchema = z.strictObject({ _csrf: csrf, reminders: z.litera
 
 /** A form that is only a button (confirm, cancel, re-sync…): the token and nothing else, or a 400. */
 const buttonSchema = z.strictObject({ _csrf: csrf });
+/** A staff page to go back to after an action: a path under /staff on this site (letters, digits, hyphens), nothing else. */
+const staffPage = z.string().regex(/^\/staff(?:\/[a-z0-9-]+)*$/);
+/** A re-sync button: on the customer's page, or elsewhere with the staff page to return to. */
+export const resyncSchema = z.strictObject({ _csrf: csrf, return: staffPage.optional() });
 export function requireButtonForm(body: unknown): void {
   if (!parseForm(buttonSchema, body).ok) throw new AppError(400, 'unexpected form fields');
 }

@@ -61,13 +61,5 @@ export function createStaffAmocrmController({ crmAdmin, audit }: { crmAdmin: Crm
       await audit.record(staffActor(req), { action: 'amocrm.job_retry', subject: id, outcome: ok ? 'retried' : 'gone' });
       back(req, res, ok ? 'staff.amocrm.retried' : 'staff.amocrm.retry_gone');
     },
-
-    async resync(req: Request, res: Response) {
-      const id = pathId(req.params.userId);
-      requireButtonForm(req.body);
-      await crmAdmin.resync(id);
-      await audit.record(staffActor(req), { action: 'customer.resync', customerId: id, outcome: 'queued' });
-      back(req, res, 'staff.amocrm.retried');
-    },
   };
 }

@@ -1,8 +1,9 @@
-// GET /staff/customers?q=…, GET /staff/customers/:id, POST /staff/customers/:id/resync.
+// GET /staff/customers?q=…, GET /staff/customers/:id, POST /staff/customers/:id/resync (the one re-sync of a
+// customer to amoCRM: from the customer's page, or from another staff page that names itself in `return`).
 import type { Request, Response } from 'express';
 import { AppError, NotFoundError } from '../middleware/errors.js';
 import type { StaffCustomerService } from '../services/staff-customer-service.js';
-import { pathId, requireButtonForm } from './forms.js';
+import { parseForm, pathId, resyncSchema } from './forms.js';
 import { staffActor } from './staff-actor.js';
 
 /** An optional positive id in the query (the keyset page bounds); anything else is a 400. */
@@ -30,10 +31,11 @@ export function createStaffCustomersController({ customers }: { customers: Staff
 
     async resync(req: Request, res: Response) {
       const id = pathId(req.params.id);
-      requireButtonForm(req.body);
+      const form = parseForm(resyncSchema, req.body);
+      if (!form.ok) throw new AppError(400, 'unexpected form fields');
       if (!(await customers.resync(staffActor(req), id))) throw new NotFoundError();
       req.session.flash = 'staff.customers.resynced';
-      res.redirect(303, `/staff/customers/${id}`);
+      res.redirect(303, form.data.return ?? `/staff/customers/${id}`);
     },
   };
 }

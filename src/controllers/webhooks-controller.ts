@@ -2,11 +2,11 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { NotFoundError } from '../middleware/errors.js';
-import type { CrmSyncService } from '../services/crm-sync-service.js';
+import type { LeadUpdates } from '../services/crm-sync/lead-updates.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export function createWebhooksController({ crmSync, secret }: { crmSync: CrmSyncService; secret: string }) {
+export function createWebhooksController({ leadUpdates, secret }: { leadUpdates: LeadUpdates; secret: string }) {
   const expected = digest(secret);
   return {
     async create(req: Request, res: Response) {
@@ -14,7 +14,7 @@ export function createWebhooksController({ crmSync, secret }: { crmSync: CrmSync
       if (!timingSafeEqual(digest(String(req.params.secret)), expected)) throw new NotFoundError();
       const raw = (req as Request & { rawBody?: Buffer }).rawBody?.toString('utf8') ?? '';
       const requestId = req.get('x-amocrm-requestid')?.slice(0, 100) ?? null;
-      const result = await crmSync.receiveWebhook(requestId, raw, req.body);
+      const result = await leadUpdates.receiveWebhook(requestId, raw, req.body);
       if (!result) {
         req.log?.warn({ requestId, bytes: raw.length }, 'malformed amoCRM webhook');
         return res.status(400).type('text/plain').send('bad request');

@@ -3,9 +3,8 @@
 // possible right now, and the installation-wide request throttle.
 import { createSealer } from '../services/sealed.js';
 import type { Knex } from 'knex';
+import { createAmocrmConnectionModel, type ConnectionState } from '../models/amocrm-connection-model.js';
 import { AmoError, requestTokens, type TokenPair } from './amocrm-client.js';
-
-export type ConnectionState = 'disconnected' | 'connected' | 'needs_reauth' | 'paused';
 
 export type AmoSettings = {
   /** AMOCRM_BASE_URL: wins over the OAuth referer. */
@@ -21,11 +20,6 @@ export type AmoSettings = {
 export const REQUEST_SPACING_MS = 150;
 const REFRESH_MARGIN_S = 300;
 
-type Row = {
-  base_url: string | null; access_token_enc: string | null; refresh_token_enc: string | null; expires_at: Date | null;
-  state: ConnectionState; state_reason: string | null; updated_at: Date;
-};
-
 /** The amoCRM tokens, sealed as SECURITY S23 says (src/services/sealed.ts); salt and info as they always were. */
 export function createTokenCipher(secrets: readonly string[]) {
   return createSealer(secrets, {
@@ -36,41 +30,31 @@ export function createTokenCipher(secrets: readonly string[]) {
 
 export function createAmoConnection({ db, settings, secrets }: { db: Knex; settings: AmoSettings; secrets: readonly string[] }) {
   const cipher = createTokenCipher(secrets);
-  const row = async (trx: Knex | Knex.Transaction = db, lock = false): Promise<Row> => {
-    const q = trx('amocrm_connection').where({ id: 1 }).first();
-    return (lock ? await q.forUpdate() : await q) as Row;
-  };
+  const stored = createAmocrmConnectionModel(db);
+  const row = () => stored.get();
   const mode = settings.longLivedToken ? 'long_lived' as const : settings.clientId && settings.clientSecret ? 'oauth' as const : 'none' as const;
 
-  async function setState(state: ConnectionState, reason: string | null, extra: Record<string, unknown> = {}) {
-    await db('amocrm_connection').where({ id: 1 }).update({ state, state_reason: reason, updated_at: db.fn.now(), ...extra });
-  }
+  const setState = (state: ConnectionState, reason: string | null) => stored.setState(state, reason);
 
   /** Waits for this process's turn to send a request. The slot is taken atomically in PostgreSQL. */
   async function slot(): Promise<void> {
-    const { rows } = await db.raw(
-      `update amocrm_throttle set next_request_at = greatest(next_request_at, clock_timestamp()) + make_interval(secs => ?) where id = 1
-       returning extract(epoch from (next_request_at - make_interval(secs => ?) - clock_timestamp())) * 1000 as wait_ms`,
-      [REQUEST_SPACING_MS / 1000, REQUEST_SPACING_MS / 1000],
-    );
-    const wait = Number(rows[0]?.wait_ms ?? 0);
+    const wait = await stored.takeRequestSlot(REQUEST_SPACING_MS);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
 
   async function tokenBaseUrl(): Promise<string> {
-    const url = settings.baseUrl ?? (await row()).base_url;
+    const url = settings.baseUrl ?? (await row()).baseUrl;
     if (!url) throw new AmoError('unauthorized', 'amoCRM is not connected yet');
     return url;
   }
 
   /** Trades tokens and stores the new pair before anyone uses it. */
   async function storeTokens(trx: Knex | Knex.Transaction, pair: TokenPair, baseUrl: string) {
-    await trx('amocrm_connection').where({ id: 1 }).update({
-      base_url: baseUrl,
-      access_token_enc: cipher.seal(pair.accessToken),
-      refresh_token_enc: cipher.seal(pair.refreshToken),
-      expires_at: new Date(Date.now() + pair.expiresIn * 1000),
-      state: 'connected', state_reason: null, updated_at: trx.fn.now(),
+    await createAmocrmConnectionModel(trx).storeTokens({
+      baseUrl,
+      accessTokenEnc: cipher.seal(pair.accessToken),
+      refreshTokenEnc: cipher.seal(pair.refreshToken),
+      expiresAt: new Date(Date.now() + pair.expiresIn * 1000),
     });
   }
 
@@ -81,17 +65,17 @@ export function createAmoConnection({ db, settings, secrets }: { db: Knex; setti
    */
   async function refresh(stale?: string): Promise<string> {
     const result = await db.transaction(async (trx): Promise<{ token: string } | { refused: AmoError }> => {
-      const current = await row(trx, true);
+      const current = await createAmocrmConnectionModel(trx).get({ forUpdate: true });
       if (current.state === 'needs_reauth') throw new AmoError('unauthorized', 'amoCRM needs to be re-authorized');
-      if (!current.refresh_token_enc || !current.access_token_enc) throw new AmoError('unauthorized', 'amoCRM is not connected yet');
-      const access = cipher.open(current.access_token_enc);
-      const fresh = current.expires_at && current.expires_at.getTime() - Date.now() > REFRESH_MARGIN_S * 1000;
+      if (!current.refreshTokenEnc || !current.accessTokenEnc) throw new AmoError('unauthorized', 'amoCRM is not connected yet');
+      const access = cipher.open(current.accessTokenEnc);
+      const fresh = current.expiresAt && current.expiresAt.getTime() - Date.now() > REFRESH_MARGIN_S * 1000;
       if (fresh && access !== stale) return { token: access }; // someone refreshed while we waited for the lock
-      const baseUrl = settings.baseUrl ?? current.base_url!;
+      const baseUrl = settings.baseUrl ?? current.baseUrl!;
       try {
         const pair = await requestTokens(baseUrl, {
           client_id: settings.clientId!, client_secret: settings.clientSecret!, grant_type: 'refresh_token',
-          refresh_token: cipher.open(current.refresh_token_enc), redirect_uri: settings.redirectUri,
+          refresh_token: cipher.open(current.refreshTokenEnc), redirect_uri: settings.redirectUri,
         }, slot);
         await storeTokens(trx, pair, baseUrl);
         return { token: pair.accessToken };
@@ -103,7 +87,7 @@ export function createAmoConnection({ db, settings, secrets }: { db: Knex; setti
     if ('token' in result) return result.token;
     // The refresh token was refused: only a person can fix that by connecting again. It is never sent again.
     const hint = result.refused.details.hint ?? result.refused.message;
-    await db('amocrm_connection').where({ id: 1 }).update({ state: 'needs_reauth', state_reason: hint, refresh_token_enc: null, updated_at: db.fn.now() });
+    await stored.refreshRefused(hint);
     throw new AmoError('unauthorized', `token refresh refused: ${hint}`, result.refused.details);
   }
 
@@ -117,9 +101,9 @@ export function createAmoConnection({ db, settings, secrets }: { db: Knex; setti
       const current = await row();
       if (current.state === 'needs_reauth') throw new AmoError('unauthorized', 'amoCRM needs to be re-authorized');
       if (mode === 'long_lived') return settings.longLivedToken!;
-      if (mode === 'none' || !current.access_token_enc) throw new AmoError('unauthorized', 'amoCRM is not connected yet');
-      if (!current.expires_at || current.expires_at.getTime() - Date.now() < REFRESH_MARGIN_S * 1000) return refresh();
-      return cipher.open(current.access_token_enc);
+      if (mode === 'none' || !current.accessTokenEnc) throw new AmoError('unauthorized', 'amoCRM is not connected yet');
+      if (!current.expiresAt || current.expiresAt.getTime() - Date.now() < REFRESH_MARGIN_S * 1000) return refresh();
+      return cipher.open(current.accessTokenEnc);
     },
 
     /** After a 401: one refresh (OAuth), or — for a long-lived token, which cannot be refreshed — re-authorization. */
@@ -150,28 +134,28 @@ export function createAmoConnection({ db, settings, secrets }: { db: Knex; setti
     /** Marks the connection usable again (after a long-lived token is configured, or staff resumes after a 402/403). */
     async resume(): Promise<void> {
       const current = await row();
-      const usable = mode === 'long_lived' || (mode === 'oauth' && current.access_token_enc);
+      const usable = mode === 'long_lived' || (mode === 'oauth' && current.accessTokenEnc);
       await setState(usable ? 'connected' : 'disconnected', null);
     },
 
     /** Delays every process's next request (after a 429 with retry_after). */
     async backOff(seconds: number): Promise<void> {
-      await db.raw('update amocrm_throttle set next_request_at = greatest(next_request_at, clock_timestamp() + make_interval(secs => ?)) where id = 1', [seconds]);
+      await stored.delayRequests(seconds);
     },
 
     async status() {
       const current = await row();
       const state: ConnectionState = current.state === 'disconnected' && mode === 'long_lived' ? 'connected' : current.state;
-      return { mode, state, reason: current.state_reason, baseUrl: settings.baseUrl ?? current.base_url, expiresAt: current.expires_at, updatedAt: current.updated_at };
+      return { mode, state, reason: current.stateReason, baseUrl: settings.baseUrl ?? current.baseUrl, expiresAt: current.expiresAt, updatedAt: current.updatedAt };
     },
 
     /** Whether jobs may send now: connected (or long-lived and not stopped). */
     async canSend(): Promise<{ ok: true } | { ok: false; why: string }> {
       const current = await row();
       if (current.state === 'needs_reauth') return { ok: false, why: 'needs re-authorization' };
-      if (current.state === 'paused') return { ok: false, why: current.state_reason ?? 'paused' };
+      if (current.state === 'paused') return { ok: false, why: current.stateReason ?? 'paused' };
       if (mode === 'none') return { ok: false, why: 'no amoCRM credentials configured' };
-      if (mode === 'oauth' && !current.access_token_enc) return { ok: false, why: 'not connected yet' };
+      if (mode === 'oauth' && !current.accessTokenEnc) return { ok: false, why: 'not connected yet' };
       return { ok: true };
     },
   };

@@ -4,6 +4,7 @@
 // design document are required; the later ones (subscription status, marketing consent) are sent once they
 // exist, so that an account set up for an earlier release keeps syncing until `amocrm:fields` is run.
 import type { Knex } from 'knex';
+import { createAmocrmFieldModel, type MappedField as StoredField } from '../models/amocrm-field-model.js';
 import { AmoError, type AmoClient, type AmoCustomField, type AmoLead, type CustomFieldValue } from './amocrm-client.js';
 
 export const FIELD_ROLES = ['sum', 'bouquet', 'address', 'deliveryDate', 'interval', 'wishes', 'email', 'referralLink', 'subscriptionStatus', 'marketingConsent'] as const;
@@ -41,7 +42,7 @@ const TRACKING_CODES = {
 /** What brought the customer, as amoCRM's tracking fields hold it. */
 export type Tracking = Partial<Record<keyof typeof TRACKING_CODES, string | null>>;
 
-type MappedField = { role: FieldRole; name: string; fieldId: number; type: string; enums: { id: number; value: string }[] };
+type MappedField = StoredField<FieldRole>;
 
 const norm = (s: string) => s.trim().toLowerCase();
 
@@ -60,15 +61,13 @@ export function unixToDate(unix: number, timeZone: string): string {
 }
 
 export function createFieldMap({ db, client, names, timeZone }: { db: Knex; client: AmoClient; names: FieldNames; timeZone: string }) {
+  const rows = createAmocrmFieldModel<FieldRole>(db);
   /** The tracking fields' ids by code, read once per process (when first needed, or with every resolve()). */
   let trackingIds: Promise<Map<string, number>> | null = null;
   const trackingOf = (fields: AmoCustomField[]) =>
     new Map(fields.filter((f) => f.type === 'tracking_data' && f.code).map((f) => [f.code!.toUpperCase(), f.id]));
 
-  async function stored(): Promise<MappedField[]> {
-    const rows = await db('amocrm_fields').select('role', 'name', 'field_id', 'type', 'enums');
-    return rows.map((r) => ({ role: r.role, name: r.name, fieldId: Number(r.field_id), type: r.type, enums: r.enums }));
-  }
+  const stored = () => rows.list();
 
   async function resolve(): Promise<{ found: FieldRole[]; missing: FieldRole[] }> {
     const fields = await client.customFields();
@@ -81,12 +80,7 @@ export function createFieldMap({ db, client, names, timeZone }: { db: Knex; clie
       if (f) found.push({ role, name: f.name, fieldId: f.id, type: f.type, enums: (f.enums ?? []).map((e) => ({ id: e.id, value: e.value })) });
       else missing.push(role);
     }
-    await db.transaction(async (trx) => {
-      await trx('amocrm_fields').delete();
-      if (found.length) {
-        await trx('amocrm_fields').insert(found.map((f) => ({ role: f.role, name: f.name, field_id: f.fieldId, type: f.type, enums: JSON.stringify(f.enums) })));
-      }
-    });
+    await rows.replaceAll(found);
     return { found: found.map((f) => f.role), missing };
   }
 
@@ -203,6 +197,8 @@ export function createFieldMap({ db, client, names, timeZone }: { db: Knex; clie
       return (await complete()).get(role)!.fieldId;
     },
 
-    forget: () => { trackingIds = null; return db('amocrm_fields').delete().then(() => undefined); },
+    forget: () => { trackingIds = null; return rows.clear(); },
   };
 }
+
+export type FieldMap = ReturnType<typeof createFieldMap>;

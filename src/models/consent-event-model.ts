@@ -15,6 +15,12 @@ export function createConsentEventModel(db: Knex | Knex.Transaction) {
       });
     },
 
+    /** Whether the user's latest answer about the document is a grant. */
+    async isGranted(userId: number, document: ConsentKind): Promise<boolean> {
+      const latest = await db('consent_events').where({ user_id: userId, document }).orderBy('id', 'desc').first('action');
+      return latest?.action === 'grant';
+    },
+
     /** The versions the user's latest event for each document granted (a document last withdrawn is left out). */
     async grantedVersions(userId: number, documents: readonly ConsentKind[]): Promise<Map<ConsentKind, string>> {
       const rows: { document: ConsentKind; action: string; version: string }[] = await db('consent_events')

@@ -5,9 +5,31 @@ export type QueuedJob = {
   lastError: string | null; locked: boolean; failed: boolean; createdAt: Date;
 };
 
-/** The jobs of one graphile-worker queue, for staff. */
-export function createJobModel(db: Knex) {
+export type AddJobOptions = {
+  /** Jobs of one queue run one at a time, in order. */
+  queue?: string;
+  runAt?: Date;
+  maxAttempts?: number;
+  /** A job with the same key replaces the pending one. */
+  jobKey?: string;
+};
+
+/** graphile-worker's jobs: added in the caller's transaction, and the jobs of one queue for staff. */
+export function createJobModel(db: Knex | Knex.Transaction) {
   return {
+    async add(task: string, payload: Record<string, unknown>, options: AddJobOptions = {}): Promise<void> {
+      await db.raw(
+        'select graphile_worker.add_job(?, ?::json, queue_name => ?, run_at => ?, max_attempts => ?, job_key => ?)',
+        [task, JSON.stringify(payload), options.queue ?? null, options.runAt ?? null, options.maxAttempts ?? null, options.jobKey ?? null],
+      );
+    },
+
+    /** Drops the waiting jobs that would mail this address (its `to` or `email`); a running one finishes. */
+    async dropQueuedMailTo(email: string): Promise<void> {
+      await db.raw(`delete from graphile_worker._private_jobs
+         where locked_at is null and (lower(payload->>'to') = lower(?) or lower(payload->>'email') = lower(?))`, [email, email]);
+    },
+
     async inQueue(queue: string, limit = 100): Promise<QueuedJob[]> {
       const { rows } = await db.raw(`
         select j.id::text, t.identifier as task, (j.payload->>'userId')::bigint as user_id, j.attempts, j.max_attempts,

@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import type { Language } from '../i18n/i18n.js';
 import { createAuthEventModel, type RequestMeta } from '../models/auth-event-model.js';
+import { createJobModel } from '../models/job-model.js';
 import { createSessionModel } from '../models/session-model.js';
 import type { AuthService } from './auth-service.js';
 import type { CrmEraseService } from './crm-erase-service.js';
@@ -32,7 +33,7 @@ export function createAccountDeletionService({ db, auth, jobs, crmErase }: { db:
         const leadIds = [user.amo_lead_id, ...orderLeads.map((o) => o.leadId)].filter((id) => id !== null).map(Number);
 
         // The address is in the mail job only: that job is deleted once sent, or dropped after its last attempt.
-        await dropQueuedMailTo(trx, email);
+        await createJobModel(trx).dropQueuedMailTo(email); // a reset link or a code waiting in the queue is not sent after the deletion
         await jobs.add(trx, DELETED_MAIL, { to: email, language: user.language as Language }, { maxAttempts: DELETED_MAIL_ATTEMPTS });
 
         await createSessionModel(trx).deleteForUser(userId);
@@ -75,12 +76,6 @@ export function createAccountDeletionService({ db, auth, jobs, crmErase }: { db:
       return { ok: true };
     },
   };
-}
-
-/** Mails to this address still waiting in the queue (a reset link, a code) are not sent after the deletion. */
-async function dropQueuedMailTo(trx: Knex.Transaction, email: string): Promise<void> {
-  await trx.raw(`delete from graphile_worker._private_jobs
-     where locked_at is null and (lower(payload->>'to') = lower(?) or lower(payload->>'email') = lower(?))`, [email, email]);
 }
 
 export type AccountDeletionService = ReturnType<typeof createAccountDeletionService>;

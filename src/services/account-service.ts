@@ -7,11 +7,12 @@ import { createBouquetCategoryModel } from '../models/bouquet-category-model.js'
 import { createUserModel, type Preferences, type User } from '../models/user-model.js';
 import { categoryName } from './catalog-service.js';
 import { firstChangeable, upcomingOf, upcomingRange, type UpcomingEntry } from './subscription-service.js';
+import type { QueueCustomerSync } from './crm-sync/queue.js';
 
 const UPCOMING = 6;
 
-export function createAccountService({ db, appUrl, timeZone, cutoff, onPreferencesChange }: {
-  db: Knex; appUrl: string; timeZone: string; cutoff: string; onPreferencesChange: (trx: Knex.Transaction, userId: number) => Promise<void>;
+export function createAccountService({ db, appUrl, timeZone, cutoff, queueCustomerSync }: {
+  db: Knex; appUrl: string; timeZone: string; cutoff: string; queueCustomerSync: QueueCustomerSync;
 }) {
   const users = createUserModel(db);
   const categories = createBouquetCategoryModel(db);
@@ -82,7 +83,7 @@ export function createAccountService({ db, appUrl, timeZone, cutoff, onPreferenc
         if (!category) return 'unknown_bouquet';
         const changed = await createUserModel(trx).updatePreferences(userId, prefs, category.priceKopecks);
         if (!changed) return 'unchanged';
-        await onPreferencesChange(trx, userId);
+        await queueCustomerSync(trx, userId);
         return 'saved';
       });
     },

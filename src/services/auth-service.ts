@@ -18,6 +18,7 @@ import type { Mail, Mailer } from './mailer.js';
 import { queueEmailConfirmation } from './email-confirmation-service.js';
 import { hashToken, newLinkToken } from './link-tokens.js';
 import { passwordProblem, type PasswordHasher, type PasswordProblem } from './passwords.js';
+import type { QueueCustomerSync } from './crm-sync/queue.js';
 
 export const LOCK_AFTER_FAILURES = 10;
 export const LOCK_MINUTES = 15;
@@ -46,9 +47,6 @@ export function codeLoginAllowed(user: Pick<User, 'role'>): boolean {
   return user.role !== 'staff';
 }
 
-/** Work that must happen in the same transaction as a sign-up or an email change (the amoCRM sync adds its job here). */
-export type AccountHook = (trx: Knex.Transaction, userId: number) => Promise<void>;
-
 /** Work of a sign-up's transaction, after the consents are recorded (analytics keeps the attribution here). */
 export type SignupHook = (trx: Knex.Transaction, userId: number, signup: { attribution: Attribution | null; subscriptionKopecks: number }) => Promise<void>;
 
@@ -56,8 +54,8 @@ export function hashEmail(email: string): string {
   return createHash('sha256').update(email.toLowerCase()).digest('hex').slice(0, 16);
 }
 
-export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret, onAccountChange = [], onSignup = [] }: {
-  db: Knex; jobs: JobQueue; mailer: Mailer; hasher: PasswordHasher; appUrl: string; codeSecret: string; onAccountChange?: AccountHook[]; onSignup?: SignupHook[];
+export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret, queueCustomerSync, onSignup = [] }: {
+  db: Knex; jobs: JobQueue; mailer: Mailer; hasher: PasswordHasher; appUrl: string; codeSecret: string; queueCustomerSync: QueueCustomerSync; onSignup?: SignupHook[];
 }) {
   const users = createUserModel(db);
   const events = createAuthEventModel(db);
@@ -109,7 +107,7 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
         await createAuthEventModel(trx).record('signup', user.id, meta);
         for (const consent of input.consents) await createConsentEventModel(trx).record(user.id, 'grant', consent, meta);
         for (const hook of onSignup) await hook(trx, user.id, { attribution: input.attribution ?? null, subscriptionKopecks: category.priceKopecks });
-        for (const hook of onAccountChange) await hook(trx, user.id);
+        await queueCustomerSync(trx, user.id);
         await queueEmailConfirmation(jobs, trx, user.id, user.email);
         return { user };
       });

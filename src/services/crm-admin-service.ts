@@ -7,10 +7,12 @@ import { FIELD_ROLES, type FieldNames } from '../crm/field-map.js';
 import { createJobModel } from '../models/job-model.js';
 import { createSyncLogModel } from '../models/sync-log-model.js';
 import { translator, type Language } from '../i18n/i18n.js';
-import { CRM_QUEUE, type CrmSyncService } from './crm-sync-service.js';
+import { CRM_QUEUE } from './crm-sync/queue.js';
 import { crmTask, crmText } from './crm-text.js';
 
-export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm: Crm; sync: CrmSyncService; names: FieldNames }) {
+export function createCrmAdminService({ db, crm, cancelStageProblem, names }: {
+  db: Knex; crm: Crm; cancelStageProblem: () => Promise<string | null>; names: FieldNames;
+}) {
   const queue = createJobModel(db);
   const log = createSyncLogModel(db);
 
@@ -36,11 +38,7 @@ export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm:
     /** The consent-page URL and the state to check on return. */
     authorization(): { url: string; state: string } {
       const state = randomBytes(16).toString('base64url');
-      const url = new URL(crm.settings.authUrl);
-      url.searchParams.set('client_id', crm.settings.clientId ?? '');
-      url.searchParams.set('state', state);
-      url.searchParams.set('mode', 'post_message');
-      return { url: url.toString(), state };
+      return { url: crm.consentPageUrl(state), state };
     },
 
     /** The consent page sent the browser back: check the state, trade the code for tokens, retry waiting jobs. */
@@ -62,19 +60,14 @@ export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm:
     },
 
     /** Subscribes the site's webhook URL to lead stage and lead changes (once). */
-    async registerWebhook(url: string): Promise<'registered' | 'already'> {
-      const existing = await crm.client.webhooks();
-      if (existing.some((w) => w.destination === url)) return 'already';
-      await crm.client.subscribeWebhook(url, ['status_lead', 'update_lead']);
-      return 'registered';
-    },
+    registerWebhook: (url: string) => crm.leads.subscribeWebhook(url),
 
     async createMissingFields() {
       return crm.fields.createMissing();
     },
 
     /** Whether the configured cancellation stage exists in amoCRM (null: yes, or none configured). */
-    cancelStageProblem: () => sync.cancelStageProblem(),
+    cancelStageProblem,
 
     /** After a 402/403 pause: send again, and run the waiting jobs now. */
     async resume(): Promise<void> {
@@ -84,11 +77,6 @@ export function createCrmAdminService({ db, crm, sync, names }: { db: Knex; crm:
 
     async retryJob(jobId: string): Promise<boolean> {
       return (await queue.retryNow([jobId])) > 0;
-    },
-
-    /** Sends the customer's current state again (after a failure that staff has fixed in amoCRM or here). */
-    async resync(userId: number): Promise<void> {
-      await db.transaction((trx) => sync.customerChanged(trx, userId));
     },
   };
 }

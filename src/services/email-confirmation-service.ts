@@ -11,6 +11,7 @@ import { createUserModel, isUniqueViolation, type User } from '../models/user-mo
 import type { JobQueue } from './job-queue.js';
 import { hashToken, isLinkToken, newLinkToken } from './link-tokens.js';
 import type { Mailer } from './mailer.js';
+import type { QueueCustomerSync } from './crm-sync/queue.js';
 
 /** A confirmation link lives a day: unlike a reset link it signs nobody in, and mail is often read hours later. */
 export const CONFIRM_TTL_HOURS = 24;
@@ -33,10 +34,8 @@ export type ConfirmResult =
   | { status: 'invalid' }
   | { status: 'taken' };
 
-export function createEmailConfirmationService({ db, jobs, mailer, appUrl, onEmailChange = [] }: {
-  db: Knex; jobs: JobQueue; mailer: Mailer; appUrl: string;
-  /** Work in the transaction of a confirmed change of address (the amoCRM sync adds its job here). */
-  onEmailChange?: ((trx: Knex.Transaction, userId: number) => Promise<void>)[];
+export function createEmailConfirmationService({ db, jobs, mailer, appUrl, queueCustomerSync }: {
+  db: Knex; jobs: JobQueue; mailer: Mailer; appUrl: string; queueCustomerSync: QueueCustomerSync;
 }) {
   const users = createUserModel(db);
   const links = createEmailConfirmationModel(db);
@@ -90,7 +89,7 @@ export function createEmailConfirmationService({ db, jobs, mailer, appUrl, onEma
             await createEmailConfirmationModel(trx).deleteForUser(user.id);
             await createSessionModel(trx).deleteForUser(user.id, current?.userId === user.id ? current.sid : undefined);
             await createAuthEventModel(trx).record('email_changed', user.id, meta);
-            for (const hook of onEmailChange) await hook(trx, user.id);
+            await queueCustomerSync(trx, user.id);
             await jobs.add(trx, 'mail:send', {
               to: user.email, template: 'email-changed', language: user.language,
               params: { newEmail: grant.email, at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` },

@@ -5,23 +5,12 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import { isDatabaseUnavailable } from '../database-errors.js';
 import type { Logger } from '../logger.js';
-
-export type AddJobOptions = {
-  /** Jobs of one queue run one at a time, in order. */
-  queue?: string;
-  runAt?: Date;
-  maxAttempts?: number;
-  /** A job with the same key replaces the pending one. */
-  jobKey?: string;
-};
+import { createJobModel, type AddJobOptions } from '../models/job-model.js';
 
 export function createJobQueue() {
   return {
     async add(db: Knex | Knex.Transaction, task: string, payload: Record<string, unknown>, options: AddJobOptions = {}): Promise<void> {
-      await db.raw(
-        'select graphile_worker.add_job(?, ?::json, queue_name => ?, run_at => ?, max_attempts => ?, job_key => ?)',
-        [task, JSON.stringify(payload), options.queue ?? null, options.runAt ?? null, options.maxAttempts ?? null, options.jobKey ?? null],
-      );
+      await createJobModel(db).add(task, payload, options);
     },
   };
 }

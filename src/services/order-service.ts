@@ -7,6 +7,7 @@ import { createBouquetCategoryModel } from '../models/bouquet-category-model.js'
 import { createOrderModel, type Gift, type Order } from '../models/order-model.js';
 import { createSubscriptionEventModel } from '../models/subscription-event-model.js';
 import { categoryName } from './catalog-service.js';
+import type { QueueOrderSync } from './crm-sync/queue.js';
 
 /** The gift fields are empty strings when the order is not a gift (the phone already normalised to +7XXXXXXXXXX). */
 export type OrderInput = {
@@ -24,8 +25,8 @@ function giftOf(input: OrderInput): Gift | null {
  */
 export const ORDERS_PER_DAY = 5;
 
-export function createOrderService({ db, timeZone, onOrderChange, onConfirmed = async () => undefined }: {
-  db: Knex; timeZone: string; onOrderChange: (trx: Knex.Transaction, orderId: number) => Promise<void>;
+export function createOrderService({ db, timeZone, queueOrderSync, onConfirmed = async () => undefined }: {
+  db: Knex; timeZone: string; queueOrderSync: QueueOrderSync;
   /** Also in the confirmation's transaction: what else follows a confirmed order (analytics' order_confirmed). */
   onConfirmed?: (trx: Knex.Transaction, userId: number, order: { id: number; priceKopecks: number }) => Promise<void>;
 }) {
@@ -71,7 +72,7 @@ export function createOrderService({ db, timeZone, onOrderChange, onConfirmed = 
     async confirm(userId: number, id: number): Promise<boolean> {
       return db.transaction(async (trx) => {
         if (!(await createOrderModel(trx).transition(id, userId, ['placed'], 'confirmed'))) return false;
-        await onOrderChange(trx, id);
+        await queueOrderSync(trx, id);
         const order = await createOrderModel(trx).findForUser(userId, id);
         if (order) await onConfirmed(trx, userId, { id: order.id, priceKopecks: order.priceKopecks });
         return true;
@@ -83,7 +84,7 @@ export function createOrderService({ db, timeZone, onOrderChange, onConfirmed = 
       return db.transaction(async (trx) => {
         const before = await createOrderModel(trx).findForUser(userId, id);
         if (!(await createOrderModel(trx).transition(id, userId, ['placed', 'confirmed'], 'cancelled', { notBefore: todayIn(timeZone) }))) return false;
-        if (before?.status === 'confirmed') await onOrderChange(trx, id);
+        if (before?.status === 'confirmed') await queueOrderSync(trx, id);
         return true;
       });
     },

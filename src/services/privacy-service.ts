@@ -7,6 +7,7 @@ import type { RequestMeta } from '../models/auth-event-model.js';
 import { createConsentEventModel } from '../models/consent-event-model.js';
 import type { DeviceService } from './device-service.js';
 import { DOCUMENT_KINDS, type ConsentKind, type Documents } from './documents.js';
+import type { QueueCustomerSync } from './crm-sync/queue.js';
 
 export const OPTIONAL_CONSENTS = ['marketing', 'analytics'] as const;
 export type OptionalConsent = (typeof OPTIONAL_CONSENTS)[number];
@@ -15,10 +16,10 @@ export type ConsentState = { document: ConsentKind; granted: boolean; version: s
 
 const SIGN_IN_DAYS = 90;
 
-export function createPrivacyService({ db, documents, devices, onMarketingConsentChange }: {
+export function createPrivacyService({ db, documents, devices, queueCustomerSync }: {
   db: Knex; documents: Documents; devices: DeviceService;
-  /** Called in the transaction that records a grant or withdrawal of the marketing consent (the amoCRM sync). */
-  onMarketingConsentChange?: (trx: Knex.Transaction, userId: number) => Promise<void>;
+  /** The lead shows the marketing consent: a grant or withdrawal queues the customer's sync. */
+  queueCustomerSync: QueueCustomerSync;
 }) {
   const consentKinds = DOCUMENT_KINDS.filter((k): k is ConsentKind => k !== 'privacy');
 
@@ -37,7 +38,7 @@ export function createPrivacyService({ db, documents, devices, onMarketingConsen
       const shown = documents.render(kind, language);
       await db.transaction(async (trx) => {
         await createConsentEventModel(trx).record(userId, give ? 'grant' : 'withdraw', { document: kind, version: shown.version, textSha256: shown.sha256, language }, meta);
-        if (kind === 'marketing') await onMarketingConsentChange?.(trx, userId);
+        if (kind === 'marketing') await queueCustomerSync(trx, userId);
       });
     },
 

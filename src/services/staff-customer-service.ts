@@ -2,12 +2,14 @@
 // referrals, amoCRM ids, sync history, sign-in events, staff actions), and a re-sync to amoCRM that is recorded as a staff action.
 import type { Knex } from 'knex';
 import type { Crm } from '../crm/crm.js';
+import { amoPageUrls } from '../crm/leads.js';
 import { todayIn, translator, type Language } from '../i18n/i18n.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
 import { createStaffActionModel, type StaffActor } from '../models/staff-action-model.js';
 import { containsPattern, createStaffCustomerModel, MATCH_CAP } from '../models/staff-customer-model.js';
 import { categoryName } from './catalog-service.js';
 import { crmTask, crmText } from './crm-text.js';
+import { customerJobKey, orderJobKey, type QueueCustomerSync } from './crm-sync/queue.js';
 import { historyLine } from './subscription-history.js';
 import { upcomingDeliveries } from './schedule.js';
 
@@ -15,9 +17,6 @@ export const CUSTOMERS_PER_PAGE = 50;
 const HISTORY = 15;
 /** Changes to the subscription shown on the customer's page (the latest; the data export has them all). */
 const TIMELINE = 30;
-/** The job keys the amoCRM sync uses (src/services/crm-sync-service.ts): one pending job per customer and per order. */
-const customerJobKey = (id: number) => `amocrm:customer:${id}`;
-const orderJobKey = (id: number) => `amocrm:order:${id}`;
 const AUTH_EVENTS = new Set(['signup', 'login_ok', 'login_fail', 'locked', 'reset_requested', 'reset_done', 'password_changed', 'email_changed', 'logout', 'logout_all',
   'email_change_requested', 'email_confirmed']);
 
@@ -28,8 +27,8 @@ function searchable(q: string): boolean {
   return /[\p{L}\p{N}]{3}/u.test(q);
 }
 
-export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
-  db: Knex; crm: Crm; timeZone: string; onResync: (trx: Knex.Transaction, userId: number) => Promise<void>;
+export function createStaffCustomerService({ db, crm, timeZone, queueCustomerSync }: {
+  db: Knex; crm: Crm; timeZone: string; queueCustomerSync: QueueCustomerSync;
 }) {
   const customers = createStaffCustomerModel(db);
   const categories = createBouquetCategoryModel(db);
@@ -72,7 +71,6 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
         actions.forCustomer(id, HISTORY), crm.connection.status(), namesIn(language), customers.history(id, TIMELINE),
       ]);
       const jobs = await customers.jobsByKeys([customerJobKey(id), ...orders.map((o) => orderJobKey(o.id))]);
-      const baseUrl = connection.baseUrl?.replace(/\/+$/, '') ?? null;
       const nameOf = (code: string | null) => (code ? names.get(code) ?? code : null);
       const t = translator(language);
       return {
@@ -87,8 +85,7 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
         orders: orders.map((o) => ({ ...o, bouquet: nameOf(o.bouquet) })), orderCount,
         amo: {
           leadId: c.amoLeadId, contactId: c.amoContactId, syncedAt: c.amoSyncedAt,
-          leadUrl: baseUrl && c.amoLeadId ? `${baseUrl}/leads/detail/${c.amoLeadId}` : null,
-          contactUrl: baseUrl && c.amoContactId ? `${baseUrl}/contacts/detail/${c.amoContactId}` : null,
+          ...amoPageUrls(connection.baseUrl, { leadId: c.amoLeadId, contactId: c.amoContactId }),
         },
         jobs: jobs.map((j) => ({ ...j, task: crmTask(j.task, t), lastError: crmText(j.lastError, t), failed: j.attempts >= j.maxAttempts })),
         sync: sync.map((e) => ({ ...e, task: crmTask(e.task, t), message: crmText(e.message, t) })),
@@ -103,7 +100,7 @@ export function createStaffCustomerService({ db, crm, timeZone, onResync }: {
       return db.transaction(async (trx) => {
         const c = await createStaffCustomerModel(trx).findById(id);
         if (!c || c.role !== 'customer' || c.deletedAt) return false;
-        await onResync(trx, id);
+        await queueCustomerSync(trx, id);
         await createStaffActionModel(trx).record(actor, { action: 'customer.resync', customerId: id, outcome: 'queued' });
         return true;
       });

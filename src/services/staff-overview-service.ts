@@ -10,7 +10,7 @@ import { createStaffActionModel } from '../models/staff-action-model.js';
 import { createStaffCustomerModel } from '../models/staff-customer-model.js';
 import { createWeeklyStatsModel } from '../models/weekly-stats-model.js';
 import { CHART_WEEKS, weeklyChart } from './weekly-chart.js';
-import { CRM_QUEUE } from './crm-sync-service.js';
+import { CRM_QUEUE } from './crm-sync/queue.js';
 import { ORDERS_PER_DAY } from './order-service.js';
 import { addDays, mondayOf, type StaffDeliveryService } from './staff-delivery-service.js';
 

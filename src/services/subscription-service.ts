@@ -12,6 +12,7 @@ import {
   canMove, canPause, dateIn, deliveriesBetween, isLocked, type ChangeRules, type DeliveryEntry, type DeliveryException, type MoveRefusal, type PauseRefusal, type Subscription,
 } from './deliveries.js';
 import { nthDelivery } from './schedule.js';
+import type { QueueCustomerSync } from './crm-sync/queue.js';
 
 export const CANCEL_REASONS = ['price', 'too_often', 'moving', 'quality', 'other'] as const satisfies readonly CancelReason[];
 export type { CancelReason };
@@ -96,9 +97,8 @@ export function upcomingOf(
   return { entries: entries.slice(0, count), pausedUntil: paused ? s.pausedUntil : null, cancelled: s.cancelled };
 }
 
-export function createSubscriptionService({ db, timeZone, cutoff, onSubscriptionChange, onRecorded, clock = () => new Date() }: {
-  db: Knex; timeZone: string; cutoff: string;
-  onSubscriptionChange: (trx: Knex.Transaction, userId: number) => Promise<void>;
+export function createSubscriptionService({ db, timeZone, cutoff, queueCustomerSync, onRecorded, clock = () => new Date() }: {
+  db: Knex; timeZone: string; cutoff: string; queueCustomerSync: QueueCustomerSync;
   /** Work for each recorded change, in its transaction (analytics' pause and cancel events). */
   onRecorded?: (trx: Knex.Transaction, event: SubscriptionEvent) => Promise<void>;
   /** The current instant; tests set it around the cut-off. */
@@ -130,7 +130,7 @@ export function createSubscriptionService({ db, timeZone, cutoff, onSubscription
       if (outcome === null) return { ok: true, changed: false } as const;
       const event = await createSubscriptionEventModel(trx).record({ userId, ...outcome, source: actor.source, staffUserId: actor.staffUserId ?? null });
       await onRecorded?.(trx, event);
-      await onSubscriptionChange(trx, userId);
+      await queueCustomerSync(trx, userId);
       return { ok: true, changed: true } as const;
     });
   }

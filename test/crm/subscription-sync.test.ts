@@ -61,7 +61,7 @@ describe('amoCRM: the subscription on the lead', function () {
     await w.t.db.transaction(async (trx) => {
       await apply(trx as unknown as typeof w.t.db);
       await createSubscriptionEventModel(trx).record({ userId, ...event });
-      await services.crmSync.customerChanged(trx, userId);
+      await services.crmQueue.queueCustomerSync(trx, userId);
     });
   }
 
@@ -178,9 +178,9 @@ describe('amoCRM: the subscription on the lead', function () {
       delivery_date: daysFromToday(-7), amo_snapshot: w.t.db.raw("jsonb_set(amo_snapshot, '{values,deliveryDate}', to_jsonb(?::text))", [daysFromToday(-7)]),
     });
     const untouched = await customer();
-    expect(await services.crmSync.refreshDue()).to.equal(1);
+    expect(await services.crmSync.outbound.refreshDue()).to.equal(1);
     await waitFor(() => field(leadOf(w.simulator, leadId), 'Дата доставки') === dateToUnix(daysFromToday(0), 'Europe/Moscow'), 15_000, 'today\'s delivery on the lead');
-    await waitFor(async () => (await services.crmSync.refreshDue()) === 0, 15_000, 'nothing due after the sync');
+    await waitFor(async () => (await services.crmSync.outbound.refreshDue()) === 0, 15_000, 'nothing due after the sync');
     expect(field(leadOf(w.simulator, untouched.leadId), 'Дата доставки')).to.equal(dateToUnix(daysFromToday(7), 'Europe/Moscow'));
   });
 
@@ -203,7 +203,7 @@ describe('amoCRM: the subscription on the lead', function () {
     ];
     await w.t.db.transaction(async (trx) => {
       for (const e of events) await createSubscriptionEventModel(trx).record({ userId, ...e });
-      await services.crmSync.customerChanged(trx, userId);
+      await services.crmQueue.queueCustomerSync(trx, userId);
     });
     await waitFor(() => noteIdsSet(userId), 15_000, 'every note sent');
     expect(notesOf(leadId)).to.deep.equal([

@@ -175,7 +175,7 @@ describe('amoCRM sync of customers', function () {
       expect(page.text).to.include('Отклонено amoCRM').and.include('This value should be of type int.');
       // Staff sends the customer again: now it goes through.
       const csrf = csrfFrom(page.text);
-      await staff.post(`/staff/amocrm/customers/${user.id}/resync`).type('form').send({ _csrf: csrf }).expect(303);
+      await staff.post(`/staff/customers/${user.id}/resync`).type('form').send({ _csrf: csrf }).expect(303);
       await waitFor(async () => (await userRow(w.t, email)).amo_lead_id, 10_000, 'lead after resync');
     });
 

@@ -203,14 +203,14 @@ describe('two-way amoCRM sync: preferences, orders, webhooks, reconciliation', f
     it('when a webhook is missed during an outage, then the periodic reconciliation applies the change', async () => {
       const c = await customer();
       await settle();
-      await services.crmSync.reconcile(); // brings the cursor up to now
+      await services.crmSync.inbound.reconcile(); // brings the cursor up to now
       const hooks = w.simulator.controls.webhooks() as unknown as { destination: string }[];
       await services.crm.client.unsubscribeWebhook(hooks[0]!.destination);
       expect(w.simulator.controls.webhooks()).to.have.length(0);
       await w.simulator.controls.staffChangeLead(c.leadId, { price: 4321 });
       await new Promise((r) => setTimeout(r, 1000));
       expect(Number((await userRow(c.email)).account_sum_kopecks)).not.to.equal(432_100);
-      const result = await services.crmSync.reconcile();
+      const result = await services.crmSync.inbound.reconcile();
       expect(result).to.match(/reconciled, [1-9]\d* applied/);
       expect(Number((await userRow(c.email)).account_sum_kopecks)).to.equal(432_100);
       await services.crmAdmin.registerWebhook(hooks[0]!.destination);

@@ -616,9 +616,9 @@ describe('every form against bad input', function () {
       expect(await staffActionsAfter(since)).to.deep.equal([]);
     });
 
-    it('POST /staff/amocrm/jobs/:id/retry and /staff/amocrm/customers/:id/resync with an id that is not an id: 404, never a 500, nothing queued, rescheduled or recorded (S21)', async () => {
+    it('POST /staff/amocrm/jobs/:id/retry with an id that is not an id: 404, never a 500, nothing queued, rescheduled or recorded (S21)', async () => {
       const problems: string[] = [];
-      for (const path of ['/staff/amocrm/jobs/:id/retry', '/staff/amocrm/customers/:id/resync']) {
+      for (const path of ['/staff/amocrm/jobs/:id/retry']) {
         for (const id of BAD_IDS) {
           const since = await lastStaffAction();
           const before = JSON.stringify(await snapshot());
@@ -637,7 +637,7 @@ describe('every form against bad input', function () {
 
     it('the staff action forms refuse a bad body (unknown, repeated or bracket fields) and do nothing, like every other form (S21)', async () => {
       const problems: string[] = [];
-      const actions = [`/staff/customers/${target}/resync`, `/staff/amocrm/customers/${target}/resync`, `/staff/amocrm/jobs/${jobId}/retry`,
+      const actions = [`/staff/customers/${target}/resync`, `/staff/amocrm/jobs/${jobId}/retry`,
         '/staff/amocrm/resume', '/staff/amocrm/fields'];
       const bodies: [string, string | Record<string, Value>][] = [
         ...ALWAYS_BAD.map((bad): [string, Record<string, Value>] => [`unknown ${label('id', bad)}`, { _csrf: token, id: bad }]),

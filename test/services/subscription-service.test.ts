@@ -20,7 +20,7 @@ describe('subscription service', () => {
     db = createDb(testDatabase().url);
     service = createSubscriptionService({
       db, timeZone: 'Europe/Moscow', cutoff: '18:00', clock: () => now,
-      async onSubscriptionChange(trx: Knex.Transaction, userId: number) {
+      async queueCustomerSync(trx: Knex.Transaction, userId: number) {
         expect(trx.isTransaction).to.equal(true);
         changes.push(userId);
       },

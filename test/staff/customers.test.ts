@@ -222,6 +222,25 @@ describe('GET /staff/customers/:id', function () {
     expect(after.text).to.include('Действия сотрудников').and.include(w.staffEmail);
   });
 
+  it('when staff re-sends a customer from the amoCRM page, then the one re-sync route queues it and leads back to that page; a return that is not a staff page is refused', async () => {
+    const [id] = await insertCustomers(w.t.db, [{ deliveryDate: '2030-01-01', interval: 'weekly' }]);
+    await w.t.db('amocrm_sync_log').insert({ task: 'amocrm:sync-customer', user_id: id, job_id: 'r1', attempt: 1, outcome: 'failed', http_status: 400, message: 'Request validation failed' });
+    const page = await w.staff.get('/staff/amocrm').expect(200);
+    expect(page.text).to.include(`action="/staff/customers/${id}/resync"`).and.include('name="return" value="/staff/amocrm"');
+    expect(page.text).not.to.include('/staff/amocrm/customers/');
+    const csrf = csrfFrom(page.text);
+    for (const bad of ['//evil.example/staff', 'https://evil.example/', '/staff/../account', '/account', '/staff?x=1', '']) {
+      await w.staff.post(`/staff/customers/${id}/resync`).type('form').send({ _csrf: csrf, return: bad }).expect(400);
+    }
+    expect(await w.t.db('staff_actions').where({ customer_id: id }).first()).to.equal(undefined);
+    const res = await w.staff.post(`/staff/customers/${id}/resync`).type('form').send({ _csrf: csrf, return: '/staff/amocrm' }).expect(303);
+    expect(res.headers.location).to.equal('/staff/amocrm');
+    expect(await w.t.db('staff_actions').where({ action: 'customer.resync', customer_id: id }).pluck('outcome')).to.deep.equal(['queued']);
+    const { rows } = await w.t.db.raw('select count(*)::int as n from graphile_worker._private_jobs where key = ?', [`amocrm:customer:${id}`]);
+    expect(rows[0].n).to.equal(1);
+    expect((await w.staff.get('/staff/amocrm').expect(200)).text).to.include('Клиент поставлен в очередь на отправку в amoCRM.');
+  });
+
   it('when the customer does not exist or is staff, then 404', async () => {
     await w.staff.get('/staff/customers/999999').expect(404);
     await w.staff.get(`/staff/customers/${w.staffId}`).expect(404);

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import { createServices } from '../../src/app.js';
 import { todayIn } from '../../src/i18n/i18n.js';
-import { CRM_QUEUE } from '../../src/services/crm-sync-service.js';
+import { CRM_QUEUE } from '../../src/services/crm-sync/queue.js';
 import { mondayOf } from '../../src/services/staff-delivery-service.js';
 import { pageProblems } from '../helpers/pages.js';
 import { addDays, insertCustomers, insertOrder, staffWorld, type StaffWorld } from './helpers.js';
