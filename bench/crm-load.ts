@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 import { REQUEST_SPACING_MS } from '../src/crm/connection.js';
 import type { RecordedRequest } from '../src/crm/simulator/request-log.js';
 import type { AmoSimulator } from '../src/crm/simulator/simulator.js';
-import { CRM_QUEUE } from '../src/services/crm-sync-service.js';
+import { CRM_QUEUE } from '../src/services/crm-sync/queue.js';
 import { confirmationLink } from '../test/helpers/smtp.js';
 
 const LIMIT_PER_SECOND = 7;
