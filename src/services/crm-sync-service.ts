@@ -18,6 +18,7 @@ import type { AmoLead } from '../crm/amocrm-client.js';
 import { parseWebhook } from '../crm/webhook-parser.js';
 import { createSubscriptionModel } from '../models/subscription-model.js';
 import { createCrmNoteModel, type PendingNote } from '../models/crm-note-model.js';
+import { recordLeadStage } from './account-timeline-service.js';
 import { INTERVALS } from './catalog-service.js';
 import { orderConfirmedNote, preferenceNotes, subscriptionEventNote, subscriptionStatusText } from './crm-text.js';
 import { dateIn, deliveriesBetween } from './deliveries.js';
@@ -358,6 +359,7 @@ export function createCrmSyncService({ db, crm, jobs, appUrl, logger, timeZone, 
     if (!Object.keys(changes).length && !stageChanged) return 'unchanged';
     await db.transaction(async (trx) => {
       await createUserModel(trx).applyCrmValues(userId, { ...changes, amoStatusId: lead.status_id, amoPipelineId: lead.pipeline_id });
+      if (stageChanged) await recordLeadStage(trx, userId, link.statusId, lead); // the customer's timeline
       // Remember the lead as amoCRM holds it now, so that only later changes made there count (and the echo of
       // this very change is recognised as nothing new).
       const after = await valuesOf((await createUserModel(trx).findById(userId))!, trx);

@@ -1,0 +1,58 @@
+// "История" on the customer's account: when the request came, the lead's stages (kept locally as webhooks and
+// the reconciliation bring them), confirmed orders, reminders and notices the shop mailed. Everything comes from
+// the local database; nothing of amoCRM's notes is ever stored or shown, and no mail's content.
+import type { Knex } from 'knex';
+import type { AmoLead } from '../crm/amocrm-client.js';
+import { formatDate, formatMoney, translator, type Language, type MessageKey } from '../i18n/i18n.js';
+import { createAccountTimelineModel, type TimelineRow } from '../models/account-timeline-model.js';
+import { createLeadStageModel } from '../models/lead-stage-model.js';
+
+/** Entries per page of /account/history. */
+export const HISTORY_PAGE_SIZE = 50;
+/** The notices the timeline names (sent_mails.kind); another kind shows as a mail sent. */
+const MAIL_KINDS = new Set(['email-confirmation', 'email-change-requested', 'email-changed', 'password-changed', 'signup-attempt']);
+
+/**
+ * In the transaction that stores the lead's new stage: one timeline row, dated when amoCRM last changed the lead
+ * (now if it does not say). The first stage a lead is seen in is the one it was created in.
+ */
+export async function recordLeadStage(trx: Knex.Transaction, userId: number, previousStatusId: number | null, lead: Pick<AmoLead, 'status_id' | 'pipeline_id' | 'updated_at'>): Promise<void> {
+  const changedAt = Number.isFinite(lead.updated_at) && lead.updated_at > 0 ? new Date(lead.updated_at * 1000) : new Date();
+  await createLeadStageModel(trx).record({
+    userId, statusId: lead.status_id, pipelineId: Number.isFinite(lead.pipeline_id) ? lead.pipeline_id : null, changedAt,
+    source: previousStatusId === null ? 'lead_created' : 'amocrm',
+  });
+}
+
+export type TimelineEntry = { at: Date; iso: string; text: string };
+
+export function createAccountTimelineService({ db }: { db: Knex }) {
+  const rows = createAccountTimelineModel(db);
+
+  function entry(row: TimelineRow, language: Language): TimelineEntry {
+    const t = translator(language);
+    const text = (() => {
+      switch (row.kind) {
+        case 'received': return t('history.received');
+        case 'stage': return row.stageName ? t('history.stage', { stage: row.stageName }) : t('history.stage_unknown');
+        case 'order': return t('history.order_confirmed', { number: row.orderId, sum: formatMoney(row.priceKopecks, language) });
+        case 'reminder': return t('history.reminder', { date: formatDate(row.deliveryDate, language) });
+        case 'mail': return MAIL_KINDS.has(row.mail) ? t(`history.mail.${row.mail}` as MessageKey) : t('history.mail.other');
+      }
+    })();
+    return { at: row.at, iso: row.at.toISOString(), text };
+  }
+
+  return {
+    /** The newest `count` entries, for the account page. */
+    async latest(userId: number, language: Language, count: number): Promise<TimelineEntry[]> {
+      return (await rows.page(userId, count)).map((r) => entry(r, language));
+    },
+
+    /** One page of /account/history (1 is the newest); `older`: there is a next page. */
+    async page(userId: number, language: Language, page: number): Promise<{ entries: TimelineEntry[]; page: number; older: boolean }> {
+      const found = await rows.page(userId, HISTORY_PAGE_SIZE + 1, (page - 1) * HISTORY_PAGE_SIZE);
+      return { entries: found.slice(0, HISTORY_PAGE_SIZE).map((r) => entry(r, language)), page, older: found.length > HISTORY_PAGE_SIZE };
+    },
+  };
+}
