@@ -5,7 +5,7 @@ import { createAccountDashboardModel } from '../models/account-dashboard-model.j
 import { createAmocrmStatusModel } from '../models/amocrm-status-model.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
 import { createUserModel, type Preferences, type User } from '../models/user-model.js';
-import { createAccountTimelineService } from './account-timeline-service.js';
+import { createAccountTimelineService, timelineEntries } from './account-timeline-service.js';
 import { categoryName } from './catalog-service.js';
 import { firstChangeable, upcomingOf, upcomingRange, type UpcomingEntry } from './subscription-service.js';
 
@@ -28,11 +28,10 @@ export function createAccountService({ db, appUrl, timeZone, cutoff, onPreferenc
     async dashboard(userId: number, language: Language, loaded?: User) {
       const now = new Date();
       const { from, to } = upcomingRange(now, timeZone, UPCOMING);
-      const [user, rows, all, history] = await Promise.all([
+      const [user, rows, all] = await Promise.all([
         loaded && loaded.id === userId ? loaded : users.findById(userId),
-        dashboardRows.forUser(userId, from, to, UPCOMING, 10),
+        dashboardRows.forUser(userId, from, to, UPCOMING, 10, HISTORY_SHOWN),
         categories.list(),
-        timeline.latest(userId, language, HISTORY_SHOWN),
       ]);
       if (!user || !rows) throw new Error(`no user ${userId}`);
       const nameOf = (code: string | null) => {
@@ -68,7 +67,7 @@ export function createAccountService({ db, appUrl, timeZone, cutoff, onPreferenc
           syncedAt: rows.syncedAt,
         },
         /** The newest entries of the customer's timeline (account-timeline-service). */
-        history,
+        history: timelineEntries(rows.history, language),
         orders: rows.recent.map((o) => ({ id: o.id, date: o.deliveryDate, bouquet: nameOf(o.bouquet), status: o.status, priceKopecks: o.priceKopecks, recipientName: o.recipientName })),
         preferences: {
           bouquet: nameOf(user.bouquet), address: user.address, deliveryDate: user.deliveryDate, interval: user.interval, wishes: user.wishes,

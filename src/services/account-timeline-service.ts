@@ -26,11 +26,10 @@ export async function recordLeadStage(trx: Knex.Transaction, userId: number, pre
 
 export type TimelineEntry = { at: Date; iso: string; text: string };
 
-export function createAccountTimelineService({ db }: { db: Knex }) {
-  const rows = createAccountTimelineModel(db);
-
-  function entry(row: TimelineRow, language: Language): TimelineEntry {
-    const t = translator(language);
+/** Timeline rows in the customer's language. */
+export function timelineEntries(rows: TimelineRow[], language: Language): TimelineEntry[] {
+  const t = translator(language);
+  return rows.map((row) => {
     const text = (() => {
       switch (row.kind) {
         case 'received': return t('history.received');
@@ -41,18 +40,16 @@ export function createAccountTimelineService({ db }: { db: Knex }) {
       }
     })();
     return { at: row.at, iso: row.at.toISOString(), text };
-  }
+  });
+}
 
+export function createAccountTimelineService({ db }: { db: Knex }) {
+  const rows = createAccountTimelineModel(db);
   return {
-    /** The newest `count` entries, for the account page. */
-    async latest(userId: number, language: Language, count: number): Promise<TimelineEntry[]> {
-      return (await rows.page(userId, count)).map((r) => entry(r, language));
-    },
-
     /** One page of /account/history (1 is the newest); `older`: there is a next page. */
     async page(userId: number, language: Language, page: number): Promise<{ entries: TimelineEntry[]; page: number; older: boolean }> {
       const found = await rows.page(userId, HISTORY_PAGE_SIZE + 1, (page - 1) * HISTORY_PAGE_SIZE);
-      return { entries: found.slice(0, HISTORY_PAGE_SIZE).map((r) => entry(r, language)), page, older: found.length > HISTORY_PAGE_SIZE };
+      return { entries: timelineEntries(found.slice(0, HISTORY_PAGE_SIZE), language), page, older: found.length > HISTORY_PAGE_SIZE };
     },
   };
 }

@@ -36,6 +36,11 @@ describe('the customer\'s timeline: lead stages, orders, reminders and notices',
 
   const lead = (id: number) => (w.simulator.controls.leads() as unknown as Lead[]).find((l) => l.id === id)!;
   const stageRows = (userId: number) => w.t.db('lead_stage_changes').where({ user_id: userId }).orderBy('id').select('stage_name', 'changed_at', 'source');
+  /** When the stage changed: amoCRM's updated_at of the lead (whole seconds), never before the account was made. */
+  const changedAt = async (c: { id: number; leadId: number }) => {
+    const user = await w.t.db('users').where({ id: c.id }).first('created_at');
+    return Math.max(lead(c.leadId).updated_at * 1000, user.created_at.getTime());
+  };
   const texts = async (userId: number) => (await services.accounts.history(userId, 'ru', 1)).entries.map((e) => e.text);
 
   async function settle() {
@@ -80,7 +85,7 @@ describe('the customer\'s timeline: lead stages, orders, reminders and notices',
     await settle();
     const rows = await stageRows(c.id);
     expect(rows.map((r) => [r.stage_name, r.source])).to.deep.equal([['Новая заявка', 'lead_created'], ['Доставка запланирована', 'amocrm']]);
-    expect(rows[1]!.changed_at.getTime()).to.equal(lead(c.leadId).updated_at * 1000);
+    expect(rows[1]!.changed_at.getTime()).to.equal(await changedAt(c));
     const page = (await c.agent.get('/account/history').expect(200)).text;
     expect(page).to.include(`<time datetime="${rows[1]!.changed_at.toISOString()}">`).and.include('Статус заявки: Доставка запланирована');
     expect((await texts(c.id)).filter((t) => t.startsWith('Статус заявки'))).to.deep.equal(['Статус заявки: Доставка запланирована', 'Статус заявки: Новая заявка']);
@@ -114,7 +119,7 @@ describe('the customer\'s timeline: lead stages, orders, reminders and notices',
       expect(await services.crmSync.reconcile()).to.match(/reconciled, [1-9]\d* applied/);
       const rows = await stageRows(c.id);
       expect(rows.map((r) => r.stage_name)).to.deep.equal(['Новая заявка', 'Пауза']);
-      expect(rows[1]!.changed_at.getTime()).to.equal(lead(c.leadId).updated_at * 1000);
+      expect(rows[1]!.changed_at.getTime()).to.equal(await changedAt(c));
       expect(await texts(c.id)).to.include('Статус заявки: Пауза');
     } finally {
       await services.crmAdmin.registerWebhook(hooks[0]!.destination);
