@@ -86,7 +86,7 @@ export function amoSettingsFrom(config: Config): AmoSettings {
 /** The domain services, shared by the web app and the job worker. */
 export function createServices({ config, db, logger, amo, documents: versions }: AppDeps) {
   const jobs = createJobQueue();
-  const mailer = createMailer({ config, logger });
+  const mailer = createMailer({ config, logger, db });
   const hasher = createPasswordHasher();
   const catalog = createCatalogService({ db });
   const crm = createCrm({ db, settings: amo ?? amoSettingsFrom(config), secrets: config.sessionSecrets, names: config.amocrm.fieldNames, timeZone: config.shopTimeZone });

@@ -47,6 +47,7 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.use('/account', c.consents.gate);
 
   r.get('/account', requireUser, c.accounts.show);
+  r.get('/account/history', requireUser, c.accounts.history);
   r.get('/account/password', requireUser, c.accounts.editPassword);
   r.post('/account/password', requireUser, limit.accountChange, c.accounts.updatePassword);
   r.get('/account/email', requireUser, c.accounts.editEmail);

@@ -1,5 +1,6 @@
-// GET /account, GET/POST /account/password, GET/POST /account/email.
+// GET /account, GET /account/history, GET/POST /account/password, GET/POST /account/email.
 import type { Request, Response } from 'express';
+import { NotFoundError } from '../middleware/errors.js';
 import { renewLogin } from '../middleware/passport.js';
 import { requestMeta } from '../middleware/request-meta.js';
 import type { AccountService } from '../services/account-service.js';
@@ -11,6 +12,17 @@ export function createAccountsController({ auth, accounts }: { auth: AuthService
     async show(req: Request, res: Response) {
       if (req.user!.role === 'staff') return res.redirect(303, '/staff');
       res.render('account/show', { account: await accounts.dashboard(req.user!.id, res.locals.lang, req.user), remindersWanted: req.user!.remindersWanted });
+    },
+
+    /** The whole timeline, 50 entries a page, newest first; `?page=` beyond the last page is a 404. */
+    async history(req: Request, res: Response) {
+      if (req.user!.role === 'staff') return res.redirect(303, '/staff');
+      const raw = req.query.page;
+      const page = raw === undefined ? 1 : typeof raw === 'string' && /^[1-9]\d{0,5}$/.test(raw) ? Number(raw) : null;
+      if (page === null) throw new NotFoundError();
+      const history = await accounts.history(req.user!.id, res.locals.lang, page);
+      if (page > 1 && !history.entries.length) throw new NotFoundError();
+      res.render('account/history', { history });
     },
 
     editPassword(_req: Request, res: Response) {

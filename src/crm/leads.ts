@@ -10,7 +10,8 @@ import type { FieldMap, FieldRole, LeadValues, Tracking } from './field-map.js';
 export const LOST_STAGE_ID = 143;
 
 /** A lead as amoCRM has it now; its field values are decoded on demand (reading the field map). */
-export type Lead = { id: number; stageId: number; pipelineId: number; price: number; contactId: number | null; values: () => Promise<LeadValues> };
+/** A lead as amoCRM holds it; `updatedAt` is when it last changed there (null when amoCRM does not say). */
+export type Lead = { id: number; stageId: number; pipelineId: number; price: number; contactId: number | null; updatedAt: Date | null; values: () => Promise<LeadValues> };
 export type Stage = { statusId: number; pipelineId: number };
 /** A common note of a lead: its text and when it was created (unix seconds). */
 type LeadNote = { id: number; text: string; createdAt: number };
@@ -30,6 +31,7 @@ export function createLeads({ db, client, fields }: { db: Knex; client: AmoClien
   const toLead = (lead: AmoLead): Lead => ({
     id: lead.id, stageId: lead.status_id, pipelineId: lead.pipeline_id, price: lead.price,
     contactId: lead._embedded?.contacts?.[0]?.id ?? null,
+    updatedAt: Number.isFinite(lead.updated_at) && lead.updated_at > 0 ? new Date(lead.updated_at * 1000) : null,
     values: () => fields.decode(lead),
   });
 

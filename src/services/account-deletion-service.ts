@@ -58,6 +58,9 @@ export function createAccountDeletionService({ db, auth, jobs, crmErase }: { db:
         await trx('email_confirmations').where({ user_id: userId }).delete();
         await trx('reminders').where({ user_id: userId }).delete();
         await trx('mail_action_uses').where({ user_id: userId }).delete();
+        // The account's timeline: the lead's stages and the notices mailed.
+        await trx('lead_stage_changes').where({ user_id: userId }).delete();
+        await trx('sent_mails').where({ user_id: userId }).delete();
         // Notes not yet written to amoCRM (old → new addresses and wishes), what brought the customer and the analytics events.
         await trx('amocrm_note_outbox').where({ user_id: userId }).delete();
         await trx('user_attribution').where({ user_id: userId }).delete();

@@ -5,11 +5,14 @@ import { createAccountDashboardModel } from '../models/account-dashboard-model.j
 import { createAmocrmStatusModel } from '../models/amocrm-status-model.js';
 import { createBouquetCategoryModel } from '../models/bouquet-category-model.js';
 import { createUserModel, type Preferences, type User } from '../models/user-model.js';
+import { createAccountTimelineService, timelineEntries } from './account-timeline-service.js';
 import { categoryName } from './catalog-service.js';
 import { firstChangeable, upcomingOf, upcomingRange, type UpcomingEntry } from './subscription-service.js';
 import type { QueueCustomerSync } from './crm-sync/queue.js';
 
 const UPCOMING = 6;
+/** Entries of the history shown on the account page; /account/history has them all. */
+const HISTORY_SHOWN = 5;
 
 export function createAccountService({ db, appUrl, timeZone, cutoff, queueCustomerSync }: {
   db: Knex; appUrl: string; timeZone: string; cutoff: string; queueCustomerSync: QueueCustomerSync;
@@ -17,6 +20,7 @@ export function createAccountService({ db, appUrl, timeZone, cutoff, queueCustom
   const users = createUserModel(db);
   const categories = createBouquetCategoryModel(db);
   const dashboardRows = createAccountDashboardModel(db);
+  const timeline = createAccountTimelineService({ db });
   return {
     /**
      * The dashboard, from the local database only (amoCRM is never called while rendering), in one round trip
@@ -27,7 +31,7 @@ export function createAccountService({ db, appUrl, timeZone, cutoff, queueCustom
       const { from, to } = upcomingRange(now, timeZone, UPCOMING);
       const [user, rows, all] = await Promise.all([
         loaded && loaded.id === userId ? loaded : users.findById(userId),
-        dashboardRows.forUser(userId, from, to, UPCOMING, 10),
+        dashboardRows.forUser(userId, from, to, UPCOMING, 10, HISTORY_SHOWN),
         categories.list(),
       ]);
       if (!user || !rows) throw new Error(`no user ${userId}`);
@@ -63,11 +67,18 @@ export function createAccountService({ db, appUrl, timeZone, cutoff, queueCustom
           stage: rows.statusId ? await createAmocrmStatusModel(db).name(rows.statusId) : null,
           syncedAt: rows.syncedAt,
         },
+        /** The newest entries of the customer's timeline (account-timeline-service). */
+        history: timelineEntries(rows.history, language),
         orders: rows.recent.map((o) => ({ id: o.id, date: o.deliveryDate, bouquet: nameOf(o.bouquet), status: o.status, priceKopecks: o.priceKopecks, recipientName: o.recipientName })),
         preferences: {
           bouquet: nameOf(user.bouquet), address: user.address, deliveryDate: user.deliveryDate, interval: user.interval, wishes: user.wishes,
         },
       };
+    },
+
+    /** One page (1: the newest) of the customer's whole timeline. */
+    history(userId: number, language: Language, page: number) {
+      return timeline.page(userId, language, page);
     },
 
     async preferences(userId: number): Promise<Preferences | null> {

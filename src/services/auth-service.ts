@@ -116,7 +116,7 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
         // at most 3 times an hour, so that repeated attempts cannot flood their inbox.
         const owner = await users.findByEmail(input.email);
         const { hits } = await counters.hit(`signup-attempt:address:${hashEmail(input.email)}`, 3600_000);
-        if (owner && hits <= SIGNUP_NOTICES_PER_ADDRESS_PER_HOUR) await mail(db, { to: owner.email, template: 'signup-attempt', language: owner.language, params: { forgotUrl: `${appUrl}/forgot-password` } });
+        if (owner && hits <= SIGNUP_NOTICES_PER_ADDRESS_PER_HOUR) await mail(db, { to: owner.email, template: 'signup-attempt', language: owner.language, ...(owner.role === 'customer' ? { userId: owner.id } : {}), params: { forgotUrl: `${appUrl}/forgot-password` } });
       }
       return result;
     },
@@ -240,7 +240,7 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
         await createPasswordResetModel(trx).deleteForUser(user.id);
         await createSessionModel(trx).deleteForUser(user.id);
         await createAuthEventModel(trx).record('reset_done', user.id, meta);
-        await mail(trx, { to: user.email, template: 'password-changed', language: user.language, params: { at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
+        await mail(trx, { to: user.email, template: 'password-changed', language: user.language, userId: user.id, params: { at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
         return { ok: true } as const;
       }).catch((error: unknown) => {
         if (error instanceof KeepToken) return { error: error.problem }; // rolled back: the token still works
@@ -261,7 +261,7 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
         await createPasswordResetModel(trx).deleteForUser(userId);
         await createSessionModel(trx).deleteForUser(userId, keepSid);
         await createAuthEventModel(trx).record('password_changed', userId, meta);
-        await mail(trx, { to: user.email, template: 'password-changed', language: user.language, params: { at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
+        await mail(trx, { to: user.email, template: 'password-changed', language: user.language, userId: user.id, params: { at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
       });
       return { user: (await users.findById(userId))! };
     },
@@ -282,7 +282,7 @@ export function createAuthService({ db, jobs, mailer, hasher, appUrl, codeSecret
         await createEmailConfirmationModel(trx).deleteForUser(userId);
         await createAuthEventModel(trx).record('email_change_requested', userId, meta);
         await queueEmailConfirmation(jobs, trx, userId, email);
-        await mail(trx, { to: user.email, template: 'email-change-requested', language: user.language, params: { newEmail: email, at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
+        await mail(trx, { to: user.email, template: 'email-change-requested', language: user.language, userId, params: { newEmail: email, at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` } });
       });
       return { pendingEmail: email };
     },

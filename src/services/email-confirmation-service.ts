@@ -49,7 +49,7 @@ export function createEmailConfirmationService({ db, jobs, mailer, appUrl, queue
       const { token, hash } = newLinkToken();
       await links.replaceForUser(user.id, hash, target, user.authVersion, CONFIRM_TTL_HOURS * 60);
       await mailer.send({
-        to: target, template: 'email-confirmation', language: user.language,
+        to: target, template: 'email-confirmation', language: user.language, userId: user.id,
         params: { confirmUrl: `${appUrl}/confirm-email?token=${token}`, hours: CONFIRM_TTL_HOURS, change: Boolean(user.pendingEmail) },
       });
     },
@@ -91,7 +91,7 @@ export function createEmailConfirmationService({ db, jobs, mailer, appUrl, queue
             await createAuthEventModel(trx).record('email_changed', user.id, meta);
             await queueCustomerSync(trx, user.id);
             await jobs.add(trx, 'mail:send', {
-              to: user.email, template: 'email-changed', language: user.language,
+              to: user.email, template: 'email-changed', language: user.language, userId: user.id,
               params: { newEmail: grant.email, at: new Date().toISOString(), forgotUrl: `${appUrl}/forgot-password` },
             }, { maxAttempts: 10 });
             return { status: 'confirmed', user: (await model.findById(user.id))!, changed: true } as const;

@@ -6,9 +6,11 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import nunjucks from 'nunjucks';
+import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { formatDate, formatDateTime, formatMoney, translator, type Language, type MessageKey } from '../i18n/i18n.js';
+import { createSentMailModel } from '../models/sent-mail-model.js';
 
 export type MailTemplate = 'password-reset' | 'password-changed' | 'email-changed' | 'signup-attempt' | 'login-code' | 'account-deleted'
   | 'email-confirmation' | 'email-change-requested' | 'delivery-reminder';
@@ -17,13 +19,15 @@ export type MailTemplate = 'password-reset' | 'password-changed' | 'email-change
  * `subjectParams` fill the subject's placeholders. `unsubscribeUrl` makes it a service mail one can stop: the
  * List-Unsubscribe header with that https URL and List-Unsubscribe-Post for the one-click POST of RFC 8058.
  * `messageId` gives a mail a stable Message-ID, so that a copy sent again is recognised as the same message.
+ * `userId` makes it a notice on that customer's timeline (table sent_mails: the template and when the mail server
+ * accepted it); sign-in codes, reset links and reminders (kept in their own table) leave it out.
  */
 export type Mail = {
   to: string; template: MailTemplate; language: Language; params?: Record<string, unknown>;
-  subjectParams?: Record<string, string | number>; unsubscribeUrl?: string; messageId?: string;
+  subjectParams?: Record<string, string | number>; unsubscribeUrl?: string; messageId?: string; userId?: number;
 };
 
-export function createMailer({ config, logger }: { config: Config; logger: Logger }) {
+export function createMailer({ config, logger, db }: { config: Config; logger: Logger; db?: Knex }) {
   const views = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(config.paths.views, 'emails')), { autoescape: true });
   const transport = config.smtpUrl
     ? nodemailer.createTransport(config.smtpUrl)
@@ -62,6 +66,11 @@ export function createMailer({ config, logger }: { config: Config; logger: Logge
         logger.info({ file, template: mail.template, links }, 'mail written to a file (no SMTP_URL configured)');
       } else {
         logger.info({ template: mail.template, messageId: info.messageId }, 'mail sent');
+      }
+      // Accepted: a failure to note it must not fail the job, which would send the mail a second time.
+      if (db && mail.userId !== undefined) {
+        await createSentMailModel(db).record(mail.userId, mail.template)
+          .catch((error: Error) => logger.warn({ template: mail.template, err: error.message }, 'a sent mail could not be noted on the timeline'));
       }
     },
   };

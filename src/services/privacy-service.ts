@@ -50,7 +50,7 @@ export function createPrivacyService({ db, documents, devices, queueCustomerSync
         'amo_status_id', 'amo_pipeline_id', 'amo_synced_at', 'paused_from', 'paused_until', 'cancelled_at', 'cancel_reason', 'cancel_comment',
         'email_confirmed_at', 'pending_email', 'reminders_opt_out_at',
       );
-      const [orders, consents, signIns, deliveryExceptions, history, crmNotes, sessions, attribution, analyticsEvents, reminders] = await Promise.all([
+      const [orders, consents, signIns, deliveryExceptions, history, crmNotes, sessions, attribution, analyticsEvents, reminders, stageChanges, sentMails] = await Promise.all([
         db('orders').where({ user_id: userId }).orderBy('id').select('id', 'bouquet', 'delivery_date', 'address', 'wishes', 'price_kopecks', 'status',
           'amo_lead_id', 'confirmed_at', 'cancelled_at', 'created_at', 'updated_at', 'recipient_name', 'recipient_phone', 'card_message'),
         db('consent_events').where({ user_id: userId }).orderBy('id').select('document', 'action', 'version', 'text_sha256', 'language', 'ip', 'user_agent', 'at'),
@@ -64,6 +64,8 @@ export function createPrivacyService({ db, documents, devices, queueCustomerSync
           'yclid', 'gclid', 'referrer_host', 'landing_path', 'first_seen_at', 'created_at'),
         db('analytics_events').where({ user_id: userId }).orderBy('id').select('event', 'entity', 'value_kopecks', 'occurred_at', 'metrica_done_at', 'ga4_done_at'),
         db('reminders').where({ user_id: userId }).orderBy('delivery_date').select('delivery_date', 'planned_at', 'sent_at'),
+        db('lead_stage_changes').where({ user_id: userId }).orderBy('id').select('status_id', 'pipeline_id', 'stage_name', 'changed_at', 'source', 'recorded_at'),
+        db('sent_mails').where({ user_id: userId }).orderBy('id').select('kind', 'sent_at'),
       ]);
       return {
         exportedAt: new Date().toISOString(),
@@ -81,9 +83,15 @@ export function createPrivacyService({ db, documents, devices, queueCustomerSync
         },
         amocrm: user && {
           leadId: user.amo_lead_id, contactId: user.amo_contact_id, statusId: user.amo_status_id, pipelineId: user.amo_pipeline_id, syncedAt: user.amo_synced_at,
+          stageChanges: stageChanges.map((c: { status_id: string; pipeline_id: string | null; stage_name: string | null; changed_at: Date; source: string; recorded_at: Date }) => ({
+            statusId: Number(c.status_id), pipelineId: c.pipeline_id === null ? null : Number(c.pipeline_id), stageName: c.stage_name,
+            changedAt: c.changed_at, source: c.source, recordedAt: c.recorded_at,
+          })),
           notes: crmNotes.map((n: { text: string; created_at: Date; amo_note_id: string | null }) => ({ text: n.text, createdAt: n.created_at, sent: n.amo_note_id !== null })),
         },
         orders,
+        // The notices mailed to the customer: which kind and when (the content is not kept).
+        mailsSent: sentMails.map((m: { kind: string; sent_at: Date }) => ({ kind: m.kind, sentAt: m.sent_at })),
         // What brought the customer (kept at sign-up) and the analytics events recorded while the consent stood.
         marketing: { attribution: attribution ?? null, analyticsEvents },
         consents,

@@ -79,6 +79,24 @@ describe('dashboard, preferences and orders in a real browser (JavaScript disabl
     expect(await main()).to.match(/Заказ №\d+/);
   });
 
+  it('shows the history on the dashboard and the whole history on its own page', async () => {
+    await page.goto(`${site.url}/account`);
+    const section = page.locator('section[aria-labelledby="history-title"]');
+    await waitFor(async () => {
+      await page.reload();
+      return (await section.innerText()).includes('подтверждён');
+    }, 15_000, 'the confirmed order in the history');
+    expect(await section.locator('ol.history > li').count()).to.be.within(1, 5);
+    expect(await section.innerText()).to.match(/Статус заявки: /);
+    await follow(section.getByRole('link', { name: 'Вся история' }));
+    expect(new URL(page.url()).pathname).to.equal('/account/history');
+    expect(await page.locator('h1').innerText()).to.equal('История');
+    const entries = await main();
+    expect(entries).to.include('Заявка получена').and.match(/Заказ №\d+ подтверждён, [\d\u00a0]+₽/);
+    expect(await page.locator('ol.history time[datetime]').count()).to.equal(await page.locator('ol.history > li').count());
+    await axe();
+  });
+
   it('shows the staff amoCRM page to staff, with no accessibility violations', async () => {
     const services = createServices({ config: w.t.config, db: w.t.db, logger: pino({ level: 'silent' }) });
     await services.auth.addStaff('e2e-manager@flowers.test', 'Menedzher magazina 2026');

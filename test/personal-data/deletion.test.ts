@@ -126,6 +126,12 @@ describe('personal data: deleting the account (152-FZ)', function () {
     expect(await deliveriesOn(daysFromToday(7))).to.include(street); // the subscription
     expect(await deliveriesOn(daysFromToday(9))).to.include(street); // the order
 
+    // the account's history: the lead's first stage and the confirmation mail
+    const timelineRows = async () => [
+      (await w.t.db('lead_stage_changes').where({ user_id: id })).length, (await w.t.db('sent_mails').where({ user_id: id })).length,
+    ];
+    expect((await timelineRows()).every((n) => n > 0), 'history rows before').to.equal(true);
+
     const res = await deleteAccount(agent, password);
     expect(res.status).to.equal(303);
     expect(res.headers.location).to.equal('/goodbye');
@@ -140,6 +146,7 @@ describe('personal data: deleting the account (152-FZ)', function () {
     const mail = await waitForMail(email, { subject: /Аккаунт удалён/ });
     expect(mail.text).to.include('удалён по вашему запросу').and.include('обезличенные записи');
     await waitFor(async () => (await pendingJobs(w.t)) === 0, 20_000, 'the erase and mail jobs ran');
+    expect(await timelineRows()).to.deep.equal([0, 0]);
 
     const row = await w.t.db('users').where({ id }).first();
     expect(row.email).to.equal(`deleted-${id}@invalid`);

@@ -36,6 +36,8 @@ const EXPORTED: Record<string, string> = {
   session: 'devices (browser, system, masked IP, last activity; no session id)',
   user_attribution: 'marketing.attribution',
   analytics_events: 'marketing.analyticsEvents',
+  lead_stage_changes: 'amocrm.stageChanges (the stages of the lead shown on the account\'s history)',
+  sent_mails: 'mailsSent (which notice was mailed and when)',
 };
 
 describe('personal data: the privacy page and the data export (152-FZ)', () => {
@@ -140,6 +142,8 @@ describe('personal data: the privacy page and the data export (152-FZ)', () => {
       await t.db('orders').insert({ user_id: id, bouquet: 'romantic', delivery_date: '2027-01-10', address: 'ул. Экспортная, 1', wishes: '', price_kopecks: 350000,
         recipient_name: 'Анна Петрова', recipient_phone: '+79123456789', card_message: 'С днём рождения!' });
       await t.db('auth_events').insert({ user_id: id, event: 'login', ip: '198.51.100.9', user_agent: 'Old', at: t.db.raw("now() - interval '91 days'") });
+      await t.db('lead_stage_changes').insert({ user_id: id, status_id: 4242, pipeline_id: 17, stage_name: 'Доставка запланирована', changed_at: new Date('2026-12-01T10:00:00Z'), source: 'amocrm' });
+      await t.db('sent_mails').insert({ user_id: id, kind: 'password-changed', sent_at: new Date('2026-12-02T11:00:00Z') });
       const second = client(t.app, '198.51.100.42');
       await logIn(second, email, password);
 
@@ -151,6 +155,8 @@ describe('personal data: the privacy page and the data export (152-FZ)', () => {
       expect(data.profile).to.include({ id, email });
       expect(data.preferences).to.include({ bouquet: 'seasonal', address: 'ул. Ленина, 25, кв. 10', interval: 'weekly', wishes: 'Больше зелени, без роз' });
       expect(data.amocrm).to.include({ leadId: 777001, contactId: 888001 });
+      expect(data.amocrm.stageChanges).to.deep.equal([{ statusId: 4242, pipelineId: 17, stageName: 'Доставка запланирована', changedAt: '2026-12-01T10:00:00.000Z', source: 'amocrm', recordedAt: data.amocrm.stageChanges[0].recordedAt }]);
+      expect(data.mailsSent).to.deep.equal([{ kind: 'password-changed', sentAt: '2026-12-02T11:00:00.000Z' }]);
       expect(data.subscription).to.include({ pausedFrom: '2027-01-01', pausedUntil: '2027-02-01' });
       expect(data.subscription.deliveryExceptions).to.deep.equal([{ scheduled_date: '2027-03-03', kind: 'skip', new_date: null, source: 'account', created_at: data.subscription.deliveryExceptions[0].created_at }]);
       expect(data.orders.map((o: { address: string }) => o.address)).to.deep.equal(['ул. Экспортная, 1']);

@@ -12,6 +12,7 @@ import { createCrmLinkModel } from '../../models/crm-link-model.js';
 import { createOrderModel } from '../../models/order-model.js';
 import { createUserModel } from '../../models/user-model.js';
 import { createWebhookIntake } from '../../models/webhook-model.js';
+import { recordLeadStage } from '../account-timeline-service.js';
 import { INTERVALS } from '../catalog-service.js';
 import type { LeadValuesBuilder, Snapshot } from './lead-values.js';
 import { CRM_MAX_ATTEMPTS, CRM_QUEUE, LEAD_CHANGED } from './queue.js';
@@ -59,6 +60,7 @@ export function createLeadUpdates({ db, crm, leadValues }: { db: Knex; crm: Crm;
     if (!Object.keys(changes).length && !stageChanged) return 'unchanged';
     await db.transaction(async (trx) => {
       await createUserModel(trx).applyCrmValues(userId, { ...changes, amoStatusId: lead.stageId, amoPipelineId: lead.pipelineId });
+      if (stageChanged) await recordLeadStage(trx, userId, link.statusId, lead); // the customer's timeline
       // Remember the lead as amoCRM holds it now, so that only later changes made there count (and the echo of
       // this very change is recognised as nothing new).
       const after = await leadValues.customer((await createUserModel(trx).findById(userId))!, trx);
