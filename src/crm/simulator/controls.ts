@@ -97,6 +97,13 @@ export function createControls(deps: {
       if (!result.ok) throw new SimulatorControlError(`invalid change of lead ${id}`, result.errors);
       return webhooks.dispatch(result.changes);
     },
+    /** A manager adds a note to the lead in amoCRM's interface (a common note, a call, an SMS …); the event log records it. */
+    staffAddNote(leadId: number, note: { note_type: string; params: Record<string, unknown> }) {
+      if (!state.lead(leadId)) throw new SimulatorControlError(`no lead ${leadId}`);
+      const result = state.addNotes([note], STAFF_USER_ID, leadId);
+      if (!result.ok) throw new SimulatorControlError(`invalid note for lead ${leadId}`, result.errors);
+      return render.note(result.items[0]!.note, deps.baseUrl());
+    },
     /** Sends a recorded delivery again (same body, same X-Amocrm-Requestid), as amoCRM's retry would. */
     async replayWebhook(index: number): Promise<WebhookDelivery> {
       if (!webhooks.deliveries()[index]) throw new SimulatorControlError(`no webhook delivery #${index}`);
