@@ -11,6 +11,7 @@ import { CONFIRMATION_TASK } from './services/email-confirmation-service.js';
 import type { AmoSettings } from './crm/connection.js';
 import { DELETED_MAIL } from './services/account-deletion-service.js';
 import { ERASE_CUSTOMER, type ErasePayload } from './services/crm-erase-service.js';
+import { LEAD_HISTORY } from './services/lead-history-service.js';
 import { REMINDER_MAIL } from './models/reminder-model.js';
 import { dateIn } from './services/deliveries.js';
 import { CRM_QUEUE, LEAD_CHANGED, RECONCILE, REFRESH_DUE, SYNC_CUSTOMER, SYNC_ORDER, type JobInfo } from './services/crm-sync-service.js';
@@ -48,7 +49,7 @@ export const CRONTAB = [
 ].join('\n');
 
 export function createTasks(deps: TaskDeps): TaskList {
-  const { auth, emailConfirmations, mailer, crmSync, crmErase, analytics, reminders } = createServices(deps);
+  const { auth, emailConfirmations, mailer, crmSync, crmErase, analytics, reminders, leadHistory } = createServices(deps);
   return {
     ...reminderMailTask(reminders),
     // The cron run plans the day REMINDER_DAYS_BEFORE ahead; a job with a date (queued by hand) plans that day.
@@ -80,6 +81,12 @@ export function createTasks(deps: TaskDeps): TaskList {
     [SYNC_CUSTOMER]: async (payload, helpers) => {
       const { userId } = payload as { userId: number };
       await crmSync.runJob(SYNC_CUSTOMER, userId, jobInfo(helpers), () => crmSync.syncCustomer(userId));
+    },
+    // The lead's notes and events for the staff customer page (queued by the page or its «обновить»).
+    [LEAD_HISTORY]: async (payload, helpers) => {
+      const { userId } = payload as { userId: number };
+      if (!Number.isSafeInteger(userId)) throw new Error(`${LEAD_HISTORY}: bad payload`);
+      await crmSync.runJob(LEAD_HISTORY, userId, jobInfo(helpers), () => leadHistory.fetch(userId));
     },
     [ERASE_CUSTOMER]: async (payload, helpers) => {
       const p = payload as ErasePayload;

@@ -1,6 +1,7 @@
-// GET /staff/customers?q=…, GET /staff/customers/:id, POST /staff/customers/:id/resync.
+// GET /staff/customers?q=…, GET /staff/customers/:id, POST /staff/customers/:id/resync, POST /staff/customers/:id/history.
 import type { Request, Response } from 'express';
 import { AppError, NotFoundError } from '../middleware/errors.js';
+import type { LeadHistoryService } from '../services/lead-history-service.js';
 import type { StaffCustomerService } from '../services/staff-customer-service.js';
 import { pathId, requireButtonForm } from './forms.js';
 import { staffActor } from './staff-actor.js';
@@ -12,7 +13,7 @@ function cursor(value: unknown): number | undefined {
   return Number(value);
 }
 
-export function createStaffCustomersController({ customers }: { customers: StaffCustomerService }) {
+export function createStaffCustomersController({ customers, leadHistory }: { customers: StaffCustomerService; leadHistory: LeadHistoryService }) {
   return {
     async index(req: Request, res: Response) {
       const { q = '' } = req.query;
@@ -33,6 +34,16 @@ export function createStaffCustomersController({ customers }: { customers: Staff
       requireButtonForm(req.body);
       if (!(await customers.resync(staffActor(req), id))) throw new NotFoundError();
       req.session.flash = 'staff.customers.resynced';
+      res.redirect(303, `/staff/customers/${id}`);
+    },
+
+    /** «обновить» under the amoCRM history: the job is queued (or already waits), the page says it comes in a minute. */
+    async refreshHistory(req: Request, res: Response) {
+      const id = pathId(req.params.id);
+      requireButtonForm(req.body);
+      const outcome = await leadHistory.refresh(staffActor(req), id);
+      if (!outcome) throw new NotFoundError();
+      if (outcome === 'queued') req.session.flash = 'staff.customers.history_queued';
       res.redirect(303, `/staff/customers/${id}`);
     },
   };
