@@ -14,6 +14,8 @@ import type { JobQueue } from './job-queue.js';
 export const LEAD_HISTORY = 'amocrm:lead-history';
 /** The latest notes and events kept (each list is read up to this many, then both together are cut to it). */
 export const HISTORY_MAX = 100;
+/** Shown on the page (staff use slow phones); the stored copy and the data export keep all of them. */
+const SHOWN = 30;
 const STALE_MS = 15 * 60_000;
 /** A history is worth a few tries, not the sync's day of them: the next visit to the page queues it again. */
 const MAX_ATTEMPTS = 5;
@@ -21,7 +23,7 @@ const jobKey = (userId: number) => `amocrm:lead-history:${userId}`;
 
 export type StaffLeadHistory =
   | { lead: false }
-  | { lead: true; entries: HistoryEntry[]; fetchedAt: Date | null; loading: boolean };
+  | { lead: true; entries: HistoryEntry[]; stored: number; fetchedAt: Date | null; loading: boolean };
 
 export function createLeadHistoryService({ db, crm, jobs }: { db: Knex; crm: Crm; jobs: JobQueue }) {
   const history = createLeadHistoryModel(db);
@@ -61,7 +63,8 @@ export function createLeadHistoryService({ db, crm, jobs }: { db: Knex; crm: Crm
         await queue(db, userId);
         loading = true;
       }
-      return { lead: true, entries: ours?.entries ?? [], fetchedAt: ours?.fetchedAt ?? null, loading };
+      const entries = ours?.entries ?? [];
+      return { lead: true, entries: entries.slice(0, SHOWN), stored: entries.length, fetchedAt: ours?.fetchedAt ?? null, loading };
     },
 
     /** «обновить»: queues the job and records who asked. Null when there is no such customer, 'no_lead' before amoCRM has one. */

@@ -152,7 +152,7 @@ describe('the amoCRM lead history on the staff customer page', function () {
       expect(shown).to.include('загрузка истории сделки');
     });
 
-    it('when the lead has more notes than a page, then the pages are followed up to the latest 100', async () => {
+    it('when the lead has more notes than a page, then the pages are followed up to the latest 100, of which the page shows 30', async () => {
       const { id, leadId } = await customerWithLead();
       await api('POST', `/api/v4/leads/${leadId}/notes`, Array.from({ length: 130 }, (_, i) => ({ note_type: 'common', params: { text: `Заметка ${i + 1}` } })));
       const sent = w.simulator.controls.requests().length;
@@ -162,10 +162,14 @@ describe('the amoCRM lead history on the staff customer page', function () {
       expect(reads.filter((r) => r.path === `/api/v4/leads/${leadId}/notes`).map((r) => [r.query.page, r.query.limit, r.status])).to.deep.equal([['1', '50', 200], ['2', '50', 200]]);
       expect(reads.filter((r) => r.path === '/api/v4/events').map((r) => [r.query.page, r.status])).to.deep.equal([['1', 200], ['2', 200]]);
       expect(reads.find((r) => r.path === '/api/v4/events')!.query.filter).to.deep.equal({ entity: ['lead'], entity_id: [String(leadId)] });
-      const shown = texts(await page(id));
-      expect(shown).to.have.length(100);
-      expect(shown[0]).to.equal('Заметка 130');
-      expect(shown[99]).to.equal('Заметка 31');
+      const stored = (await cached(id)).entries as { text: string }[];
+      expect(stored).to.have.length(100);
+      expect([stored[0]!.text, stored[99]!.text]).to.deep.equal(['Заметка 130', 'Заметка 31']);
+      const html = await page(id);
+      const shown = texts(html);
+      expect(shown).to.have.length(30);
+      expect([shown[0], shown[29]]).to.deep.equal(['Заметка 130', 'Заметка 101']);
+      expect(section(html)).to.include('Показаны последние 30.');
     });
 
     it('when the lead has no notes (204), then its events alone are stored', async () => {
