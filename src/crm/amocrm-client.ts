@@ -117,9 +117,9 @@ export function createAmoClient(deps: ClientDeps) {
     const all: T[] = [];
     for (let page = 1; all.length < max; page++) {
       const body = await call<{ _embedded: Record<string, T[]>; _links?: { next?: unknown } }>('GET', path, { params: { ...params, page, limit } });
-      if (!body) break;
-      all.push(...(body._embedded[key] ?? []));
-      if (!body._links?.next) break;
+      const items = body?._embedded[key] ?? [];
+      all.push(...items);
+      if (!items.length || !body?._links?.next) break;
     }
     return all.slice(0, max);
   }

@@ -1,7 +1,7 @@
 // A lead's history in amoCRM (its notes and its event log) read and told in words for staff: the only place that
 // knows the shapes of amoCRM's notes and events. Stage and field names come from the caller (what the shop has
 // stored), so reading the history costs the requests for the two lists and the users, and no more when all is known.
-import type { AmoClient, AmoEvent, AmoHistoryNote } from './amocrm-client.js';
+import { AmoError, type AmoClient, type AmoEvent, type AmoHistoryNote } from './amocrm-client.js';
 
 export type HistoryEntry = { kind: 'note' | 'event'; at: Date; author?: string; text: string };
 
@@ -147,7 +147,12 @@ export async function readLeadHistory(client: AmoClient, leadId: number, max: nu
 }> {
   const notes = await client.latestLeadNotes(leadId, max);
   const events = await client.latestLeadEvents(leadId, max);
-  const users = await client.userNames();
+  // The user list needs an administrator's rights: without them the history is shown without authors (a blocked
+  // account would have refused the two lists already).
+  const users = await client.userNames().catch((error: unknown) => {
+    if (error instanceof AmoError && error.kind === 'forbidden') return new Map<number, string>();
+    throw error;
+  });
   const need = namedIn(events);
   const stages = new Map(known.stages);
   const fields = new Map(known.fields);

@@ -182,6 +182,17 @@ describe('the amoCRM lead history on the staff customer page', function () {
       expect(texts(await page(id))).to.deep.equal(['Сделка создана']);
     });
 
+    it('when the integration may not list the users (403), then the history comes without authors and the sync is not paused', async () => {
+      const { id } = await customerWithLead();
+      w.simulator.controls.failNext(1, 403, { title: 'Forbidden', type: 'https://httpstatus.es/403', status: 403, detail: 'Access denied' }, '/api/v4/users');
+      await page(id);
+      await refreshed(id, null);
+      expect(lines(await page(id))).to.have.length(1).and.to.match(/^\d+ \S+ \d{4}, \d\d:\d\d \| Сделка создана$/);
+      expect(w.simulator.controls.requests().some((r) => r.path === '/api/v4/users' && r.status === 403)).to.equal(true);
+      expect((await w.t.db('amocrm_connection').where({ id: 1 }).first('state')).state).not.to.equal('paused');
+      expect(await w.t.db('amocrm_sync_log').where({ user_id: id, task: TASK }).select('outcome')).to.deep.equal([{ outcome: 'ok' }]);
+    });
+
     for (const status of [500, 429]) {
       it(`when amoCRM answers ${status}, then the stored history stays on the page and the failure is in the sync log`, async () => {
         const { id, leadId } = await customerWithLead();

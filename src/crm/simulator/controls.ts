@@ -66,8 +66,8 @@ export function createControls(deps: {
     revokeRefreshTokens: (): void => oauth.revokeRefreshTokens(),
 
     setAccountState: (accountState: AccountState): void => faults.setAccountState(accountState),
-    /** The next `count` API/token requests answer `status` (default amoCRM/nginx body for it, or `body`). */
-    failNext: (count: number, status: number, body?: unknown): void => faults.failNext(count, status, body),
+    /** The next `count` API/token requests (to `path` only, when given) answer `status` (default amoCRM/nginx body for it, or `body`). */
+    failNext: (count: number, status: number, body?: unknown, path?: string): void => faults.failNext(count, status, body, path),
     /** The next request that matches is carried out, but its answer is lost (the connection drops). */
     loseAnswer: (match?: LostAnswer): void => faults.loseAnswer(match),
     /** Delays every API/token response by `ms` (0 turns it off). */
