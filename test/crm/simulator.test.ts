@@ -683,6 +683,17 @@ describe('amoCRM simulator', function () {
       expect(tooMany.status).to.equal(422);
     });
 
+    it('when a manager\'s note is added over HTTP under /__simulator, then it is the same control; an unknown lead is a 400', async () => {
+      const id = (await api('POST', '/api/v4/leads', [{ name: 'По HTTP' }])).json._embedded.leads[0].id;
+      const post = (lead: number, body: unknown) => call(`${base}/__simulator/leads/${lead}/staff-note`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      const added = await post(id, { note_type: 'sms_in', params: { text: 'Спасибо!', phone: '+79990000000' } });
+      expect(added.status).to.equal(200);
+      expect(added.json).to.include({ entity_id: id, note_type: 'sms_in', created_by: 5550102 });
+      expect((await post(999, { note_type: 'common', params: { text: 'x' } })).status).to.equal(400);
+      expect((await post(id, { note_type: 'common' })).status).to.equal(400);
+      expect(sim.controls.notes().map((n) => n.params)).to.deep.equal([{ text: 'Спасибо!', phone: '+79990000000' }]);
+    });
+
     it('when the users are listed, then each has an id and a name', async () => {
       const users = await api('GET', '/api/v4/users');
       expect(users.status).to.equal(200);
