@@ -70,6 +70,7 @@ import type { AmoSettings } from './crm/connection.js';
 import { createCrmAdminService } from './services/crm-admin-service.js';
 import { createCrmSync } from './services/crm-sync/index.js';
 import { createCrmQueue } from './services/crm-sync/queue.js';
+import { createLeadHistoryService } from './services/lead-history-service.js';
 import { routes } from './routes.js';
 
 /**
@@ -115,7 +116,8 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   const staffAudit = createStaffAuditService({ db });
   const devices = createDeviceService({ db, secret: config.sessionSecrets[0]! });
   const staffDeliveries = createStaffDeliveryService({ db, timeZone: config.shopTimeZone });
-  const staffCustomers = createStaffCustomerService({ db, crm, timeZone: config.shopTimeZone, queueCustomerSync });
+  const leadHistory = createLeadHistoryService({ db, crm, jobs });
+  const staffCustomers = createStaffCustomerService({ db, crm, timeZone: config.shopTimeZone, queueCustomerSync, leadHistory });
   const staffOverview = createStaffOverviewService({ db, crm, deliveries: staffDeliveries, timeZone: config.shopTimeZone });
   const documents = createDocuments({ viewsDir: config.paths.views, operator: config.operator, current: versions });
   const consents = createConsentService({ db, documents });
@@ -129,7 +131,7 @@ export function createServices({ config, db, logger, amo, documents: versions }:
   });
   const mailActions = createMailActionService({ db, links: mailLinks, reminders, subscriptions, timeZone: config.shopTimeZone, cutoff: config.deliveryCutoff });
   return {
-    analytics, totp, crmErase, accountDeletion, reminders, mailActions, jobs, mailer, hasher, catalog, crm, crmQueue, crmSync, crmAdmin, auth, emailConfirmations, accounts,
+    analytics, totp, crmErase, accountDeletion, leadHistory, reminders, mailActions, jobs, mailer, hasher, catalog, crm, crmQueue, crmSync, crmAdmin, auth, emailConfirmations, accounts,
     orders, devices, staffAudit, staffDeliveries, staffCustomers, staffOverview, documents, consents, privacy, subscriptions,
   };
 }
@@ -169,7 +171,7 @@ function createControllers({ config, db }: AppDeps, services: Services, passport
     staffAmocrm: createStaffAmocrmController({ crmAdmin: services.crmAdmin, audit: services.staffAudit }),
     staffOverview: createStaffOverviewController({ overview: services.staffOverview, analytics: services.analytics }),
     staffDeliveries: createStaffDeliveriesController({ deliveries: services.staffDeliveries }),
-    staffCustomers: createStaffCustomersController({ customers: services.staffCustomers }),
+    staffCustomers: createStaffCustomersController({ customers: services.staffCustomers, leadHistory: services.leadHistory }),
   };
 }
 export type Controllers = ReturnType<typeof createControllers>;

@@ -97,6 +97,7 @@ export function routes(c: Controllers, limit: Limits): Router {
   r.get('/staff/customers', requireStaff, c.staffCustomers.index);
   r.get('/staff/customers/:id', requireStaff, c.staffCustomers.show);
   r.post('/staff/customers/:id/resync', requireStaff, c.staffCustomers.resync);
+  r.post('/staff/customers/:id/history', requireStaff, c.staffCustomers.refreshHistory);
   r.get('/staff/amocrm', requireStaff, c.staffAmocrm.show);
   r.get('/staff/amocrm/connect', requireStaff, c.staffAmocrm.connect);
   r.get('/staff/amocrm/callback', requireStaff, c.staffAmocrm.callback);

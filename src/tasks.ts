@@ -11,6 +11,7 @@ import { CONFIRMATION_TASK } from './services/email-confirmation-service.js';
 import type { AmoSettings } from './crm/connection.js';
 import { DELETED_MAIL } from './services/account-deletion-service.js';
 import { ERASE_CUSTOMER, type ErasePayload } from './services/crm-erase-service.js';
+import { LEAD_HISTORY } from './services/lead-history-service.js';
 import { REMINDER_MAIL } from './models/reminder-model.js';
 import { dateIn } from './services/deliveries.js';
 import { CRM_QUEUE, LEAD_CHANGED, RECONCILE, REFRESH_DUE, SYNC_CUSTOMER, SYNC_ORDER } from './services/crm-sync/queue.js';
@@ -49,7 +50,7 @@ export const CRONTAB = [
 ].join('\n');
 
 export function createTasks(deps: TaskDeps): TaskList {
-  const { auth, emailConfirmations, mailer, crmSync, crmErase, analytics, reminders } = createServices(deps);
+  const { auth, emailConfirmations, mailer, crmSync, crmErase, analytics, reminders, leadHistory } = createServices(deps);
   const { outbound, inbound, policy: { runJob } } = crmSync;
   return {
     ...reminderMailTask(reminders),
@@ -82,6 +83,12 @@ export function createTasks(deps: TaskDeps): TaskList {
     [SYNC_CUSTOMER]: async (payload, helpers) => {
       const { userId } = payload as { userId: number };
       await runJob(SYNC_CUSTOMER, userId, jobInfo(helpers), () => outbound.syncCustomer(userId));
+    },
+    // The lead's notes and events for the staff customer page (queued by the page or its «обновить»).
+    [LEAD_HISTORY]: async (payload, helpers) => {
+      const { userId } = payload as { userId: number };
+      if (!Number.isSafeInteger(userId)) throw new Error(`${LEAD_HISTORY}: bad payload`);
+      await runJob(LEAD_HISTORY, userId, jobInfo(helpers), () => leadHistory.fetch(userId));
     },
     [ERASE_CUSTOMER]: async (payload, helpers) => {
       const p = payload as ErasePayload;

@@ -1,9 +1,11 @@
 // GET /staff/customers?q=…, GET /staff/customers/:id, POST /staff/customers/:id/resync (the one re-sync of a
-// customer to amoCRM: from the customer's page, or from another staff page that names itself in `return`).
+// customer to amoCRM: from the customer's page, or from another staff page that names itself in `return`),
+// POST /staff/customers/:id/history (read the lead's notes and events from amoCRM again).
 import type { Request, Response } from 'express';
 import { AppError, NotFoundError } from '../middleware/errors.js';
+import type { LeadHistoryService } from '../services/lead-history-service.js';
 import type { StaffCustomerService } from '../services/staff-customer-service.js';
-import { parseForm, pathId, resyncSchema } from './forms.js';
+import { parseForm, pathId, requireButtonForm, resyncSchema } from './forms.js';
 import { staffActor } from './staff-actor.js';
 
 /** An optional positive id in the query (the keyset page bounds); anything else is a 400. */
@@ -13,7 +15,7 @@ function cursor(value: unknown): number | undefined {
   return Number(value);
 }
 
-export function createStaffCustomersController({ customers }: { customers: StaffCustomerService }) {
+export function createStaffCustomersController({ customers, leadHistory }: { customers: StaffCustomerService; leadHistory: LeadHistoryService }) {
   return {
     async index(req: Request, res: Response) {
       const { q = '' } = req.query;
@@ -36,6 +38,16 @@ export function createStaffCustomersController({ customers }: { customers: Staff
       if (!(await customers.resync(staffActor(req), id))) throw new NotFoundError();
       req.session.flash = 'staff.customers.resynced';
       res.redirect(303, form.data.return ?? `/staff/customers/${id}`);
+    },
+
+    /** «обновить» under the amoCRM history: the job is queued (or already waits), the page says it comes in a minute. */
+    async refreshHistory(req: Request, res: Response) {
+      const id = pathId(req.params.id);
+      requireButtonForm(req.body);
+      const outcome = await leadHistory.refresh(staffActor(req), id);
+      if (!outcome) throw new NotFoundError();
+      if (outcome === 'queued') req.session.flash = 'staff.customers.history_queued';
+      res.redirect(303, `/staff/customers/${id}`);
     },
   };
 }

@@ -35,6 +35,9 @@ type AmoFieldValues = { field_id: number; field_code?: string | null; values: { 
 const normEmail = (email: string) => email.trim().toLowerCase();
 export type AmoPipeline = { id: number; name: string; is_main: boolean; _embedded: { statuses: { id: number; name: string; sort: number; type: number }[] } };
 export type AmoNote = { id: number; entity_id: number; note_type: string; created_at: number; params: { text?: string } | null };
+/** A note or an event as the lead's history reads it (src/crm/lead-history.ts turns them into words). */
+export type AmoHistoryNote = { id: number; note_type: string; created_at: number; created_by: number; params: Record<string, unknown> | null };
+export type AmoEvent = { id: string; type: string; created_at: number; created_by: number; value_after: unknown[] | null; value_before: unknown[] | null };
 export type TokenPair = { accessToken: string; refreshToken: string; expiresIn: number };
 
 export type NewLead = {
@@ -107,6 +110,18 @@ export function createAmoClient(deps: ClientDeps) {
         throw failure;
       }
     }
+  }
+
+  /** A list read page by page (`_links.next`) until `max` items; a 204 ends it. */
+  async function latest<T>(path: string, key: string, params: Record<string, unknown>, max: number, limit = 50): Promise<T[]> {
+    const all: T[] = [];
+    for (let page = 1; all.length < max; page++) {
+      const body = await call<{ _embedded: Record<string, T[]>; _links?: { next?: unknown } }>('GET', path, { params: { ...params, page, limit } });
+      const items = body?._embedded[key] ?? [];
+      all.push(...items);
+      if (!items.length || !body?._links?.next) break;
+    }
+    return all.slice(0, max);
   }
 
   return {
@@ -228,6 +243,22 @@ export function createAmoClient(deps: ClientDeps) {
         if (!body._links?.next) break;
       }
       return all;
+    },
+
+    /** The lead's latest notes, newest first: pages of 50 (`_links.next`) until `max` are read; none → []. */
+    async latestLeadNotes(leadId: number, max: number): Promise<AmoHistoryNote[]> {
+      return latest<AmoHistoryNote>(`/api/v4/leads/${leadId}/notes`, 'notes', { 'order[id]': 'desc' }, max);
+    },
+
+    /** The lead's latest events (stage moves, field changes, calls …), newest first, the same way. */
+    async latestLeadEvents(leadId: number, max: number): Promise<AmoEvent[]> {
+      return latest<AmoEvent>('/api/v4/events', 'events', { 'filter[entity][]': 'lead', 'filter[entity_id][]': leadId }, max);
+    },
+
+    /** The account's users by id → name (authors of notes and events). */
+    async userNames(): Promise<Map<number, string>> {
+      const users = await latest<{ id: number; name: string }>('/api/v4/users', 'users', {}, 1000, 250);
+      return new Map(users.map((u) => [Number(u.id), String(u.name)]));
     },
 
     async webhooks(): Promise<{ destination: string; settings: string[] }[]> {

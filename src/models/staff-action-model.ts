@@ -1,7 +1,7 @@
 // The staff audit trail: who did what, when, from where, to which customer or job, and how it ended.
 import type { Knex } from 'knex';
 
-export type StaffActionName = 'customer.resync' | 'amocrm.connect' | 'amocrm.callback' | 'amocrm.fields' | 'amocrm.resume' | 'amocrm.job_retry' | 'staff.reset_2fa';
+export type StaffActionName = 'customer.resync' | 'customer.history_refresh' | 'amocrm.connect' | 'amocrm.callback' | 'amocrm.fields' | 'amocrm.resume' | 'amocrm.job_retry' | 'staff.reset_2fa';
 export type StaffActor = { id: number; email: string; ip: string | null };
 export type StaffAction = {
   id: number; at: Date; staffId: number | null; staffEmail: string; action: StaffActionName;

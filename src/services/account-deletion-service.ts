@@ -63,6 +63,8 @@ export function createAccountDeletionService({ db, auth, jobs, crmErase }: { db:
         await trx('sent_mails').where({ user_id: userId }).delete();
         // Notes not yet written to amoCRM (old → new addresses and wishes), what brought the customer and the analytics events.
         await trx('amocrm_note_outbox').where({ user_id: userId }).delete();
+        // The lead's history as staff last read it from amoCRM (managers' notes about the customer).
+        await trx('amocrm_lead_history').where({ user_id: userId }).delete();
         await trx('user_attribution').where({ user_id: userId }).delete();
         await trx('analytics_events').where({ user_id: userId }).delete();
         await trx('auth_events').where({ user_id: userId }).update({ ip: null, user_agent: null });

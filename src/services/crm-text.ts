@@ -40,6 +40,7 @@ const TASKS: Record<string, MessageKey> = {
   'amocrm:sync-order': 'staff.crm.task.sync-order',
   'amocrm:lead-changed': 'staff.crm.task.lead-changed',
   'amocrm:reconcile': 'staff.crm.task.reconcile',
+  'amocrm:lead-history': 'staff.crm.task.lead-history',
 };
 
 /** A task of the amoCRM queue by what it does; an unknown one by its name. */

@@ -1,5 +1,5 @@
 // Customers for staff: the search, one customer's whole picture (preferences, the subscription's history, orders,
-// referrals, amoCRM ids, sync history, sign-in events, staff actions), and a re-sync to amoCRM that is recorded as a staff action.
+// referrals, amoCRM ids, the lead's history in amoCRM as last read, sync history, sign-in events, staff actions), and a re-sync to amoCRM that is recorded as a staff action.
 import type { Knex } from 'knex';
 import type { Crm } from '../crm/crm.js';
 import { amoPageUrls } from '../crm/leads.js';
@@ -12,6 +12,7 @@ import { crmTask, crmText } from './crm-text.js';
 import { customerJobKey, orderJobKey, type QueueCustomerSync } from './crm-sync/queue.js';
 import { historyLine } from './subscription-history.js';
 import { upcomingDeliveries } from './schedule.js';
+import type { LeadHistoryService } from './lead-history-service.js';
 
 export const CUSTOMERS_PER_PAGE = 50;
 const HISTORY = 15;
@@ -27,8 +28,8 @@ function searchable(q: string): boolean {
   return /[\p{L}\p{N}]{3}/u.test(q);
 }
 
-export function createStaffCustomerService({ db, crm, timeZone, queueCustomerSync }: {
-  db: Knex; crm: Crm; timeZone: string; queueCustomerSync: QueueCustomerSync;
+export function createStaffCustomerService({ db, crm, timeZone, queueCustomerSync, leadHistory }: {
+  db: Knex; crm: Crm; timeZone: string; queueCustomerSync: QueueCustomerSync; leadHistory: LeadHistoryService;
 }) {
   const customers = createStaffCustomerModel(db);
   const categories = createBouquetCategoryModel(db);
@@ -65,10 +66,11 @@ export function createStaffCustomerService({ db, crm, timeZone, queueCustomerSyn
       if (!c || c.role !== 'customer') return null;
       // A deleted customer: that they were deleted, and when; nothing else.
       if (c.deletedAt) return { id: c.id, deletedAt: c.deletedAt };
-      const [orders, orderCount, referred, referrer, events, sync, staffActions, connection, names, history] = await Promise.all([
+      const [orders, orderCount, referred, referrer, events, sync, staffActions, connection, names, history, crmHistory] = await Promise.all([
         customers.orders(id, HISTORY), customers.countOrders(id), customers.countReferred(id),
         c.referredBy ? customers.emailOf(c.referredBy) : null, customers.authEvents(id, HISTORY), customers.syncLog(id, HISTORY),
         actions.forCustomer(id, HISTORY), crm.connection.status(), namesIn(language), customers.history(id, TIMELINE),
+        leadHistory.forStaff(id, c.amoLeadId),
       ]);
       const jobs = await customers.jobsByKeys([customerJobKey(id), ...orders.map((o) => orderJobKey(o.id))]);
       const nameOf = (code: string | null) => (code ? names.get(code) ?? code : null);
@@ -92,6 +94,8 @@ export function createStaffCustomerService({ db, crm, timeZone, queueCustomerSyn
         authEvents: events.map((e) => ({ ...e, known: AUTH_EVENTS.has(e.event) })),
         staffActions,
         timeline: history.map((e) => historyLine(e, t, language, timeZone)),
+        // The lead's notes and events as last read from amoCRM (a job reads them; this page never asks amoCRM).
+        crmHistory,
       };
     },
 

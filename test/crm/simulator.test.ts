@@ -648,6 +648,59 @@ describe('amoCRM simulator', function () {
     });
   });
 
+  describe('a lead\'s notes and events, as the staff history reads them', () => {
+    it('when a lead has notes, then GET /leads/{id}/notes pages them newest first on order[id]=desc, and an empty list is a 204', async () => {
+      const [a, b] = (await api('POST', '/api/v4/leads', [{ name: 'С примечаниями' }, { name: 'Другая' }])).json._embedded.leads.map((l: { id: number }) => l.id);
+      const texts = Array.from({ length: 7 }, (_, i) => `Примечание ${i + 1}`);
+      for (const text of texts) await api('POST', `/api/v4/leads/${a}/notes`, [{ note_type: 'common', params: { text } }]);
+      await api('POST', `/api/v4/leads/${b}/notes`, [{ note_type: 'common', params: { text: 'Чужое' } }]);
+      const first = await api('GET', `/api/v4/leads/${a}/notes?limit=5&order[id]=desc`);
+      expect(first.json._embedded.notes.map((n: { params: { text: string } }) => n.params.text)).to.deep.equal(texts.slice(2).reverse());
+      expect(first.json._links.next.href).to.include('page=2').and.include('order[id]=desc');
+      const second = await api('GET', new URL(first.json._links.next.href).pathname + new URL(first.json._links.next.href).search);
+      expect(second.json._embedded.notes.map((n: { params: { text: string } }) => n.params.text)).to.deep.equal(['Примечание 2', 'Примечание 1']);
+      expect(second.json._links.next).to.equal(undefined);
+      const ascending = await api('GET', `/api/v4/leads/${a}/notes?limit=2`);
+      expect(ascending.json._embedded.notes.map((n: { params: { text: string } }) => n.params.text)).to.deep.equal(['Примечание 1', 'Примечание 2']);
+      const none = (await api('POST', '/api/v4/leads', [{ name: 'Пустая' }])).json._embedded.leads[0].id;
+      const empty = await api('GET', `/api/v4/leads/${none}/notes?order[id]=desc`);
+      expect([empty.status, empty.text]).to.deep.equal([204, '']);
+    });
+
+    it('when a manager adds a note or a call, then it is the manager\'s, and the event log records it with the note\'s id, filtered by the lead', async () => {
+      const [a, b] = (await api('POST', '/api/v4/leads', [{ name: 'Звонки' }, { name: 'Чужая' }])).json._embedded.leads.map((l: { id: number }) => l.id);
+      clock += 60_000;
+      const call = sim.controls.staffAddNote(a, { note_type: 'call_in', params: { phone: '+79990000000', duration: 95, source: 'Телефония', uniq: 'c1', link: '' } });
+      const note = sim.controls.staffAddNote(b, { note_type: 'common', params: { text: 'Не этой сделки' } });
+      expect(call).to.include({ entity_id: a, note_type: 'call_in', created_by: 5550102 });
+      const events = await api('GET', `/api/v4/events?filter[entity][]=lead&filter[entity_id][]=${a}&limit=2`);
+      expect(events.json._embedded.events.map((e: { type: string }) => e.type)).to.deep.equal(['incoming_call', 'lead_added']);
+      expect(events.json._embedded.events[0]).to.include({ entity_id: a, created_by: 5550102, created_at: Math.floor(START / 1000) + 60 });
+      expect(events.json._embedded.events[0].value_after).to.deep.equal([{ note: { id: call.id } }]);
+      const other = await api('GET', `/api/v4/events?filter[entity]=lead&filter[entity_id]=${b}&filter[type]=common_note_added`);
+      expect(other.json._embedded.events.map((e: { value_after: unknown }) => e.value_after)).to.deep.equal([[{ note: { id: note.id } }]]);
+      const tooMany = await api('GET', `/api/v4/events?limit=101`);
+      expect(tooMany.status).to.equal(422);
+    });
+
+    it('when a manager\'s note is added over HTTP under /__simulator, then it is the same control; an unknown lead is a 400', async () => {
+      const id = (await api('POST', '/api/v4/leads', [{ name: 'По HTTP' }])).json._embedded.leads[0].id;
+      const post = (lead: number, body: unknown) => call(`${base}/__simulator/leads/${lead}/staff-note`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      const added = await post(id, { note_type: 'sms_in', params: { text: 'Спасибо!', phone: '+79990000000' } });
+      expect(added.status).to.equal(200);
+      expect(added.json).to.include({ entity_id: id, note_type: 'sms_in', created_by: 5550102 });
+      expect((await post(999, { note_type: 'common', params: { text: 'x' } })).status).to.equal(400);
+      expect((await post(id, { note_type: 'common' })).status).to.equal(400);
+      expect(sim.controls.notes().map((n) => n.params)).to.deep.equal([{ text: 'Спасибо!', phone: '+79990000000' }]);
+    });
+
+    it('when the users are listed, then each has an id and a name', async () => {
+      const users = await api('GET', '/api/v4/users');
+      expect(users.status).to.equal(200);
+      expect(users.json._embedded.users.map((u: { id: number; name: string }) => [u.id, u.name])).to.deep.equal([[5550101, 'Администратор'], [5550102, 'Менеджер']]);
+    });
+  });
+
   describe('unknown routes and methods', () => {
     it('when the path is unknown, then 404 problem+json; when the method is wrong, then 405', async () => {
       const unknown = await api('GET', '/api/v4/spaceships');

@@ -1,5 +1,5 @@
 // The staff area in Chromium with JavaScript disabled: sign in, follow the overview's links, move between days,
-// search, open a customer, re-sync; axe and a 360 px viewport on every staff page; the courier list printed on A4.
+// search, open a customer, re-sync, refresh its amoCRM history; axe and a 360 px viewport on every staff page; the courier list printed on A4.
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -59,6 +59,13 @@ describe('staff area in a real browser (JavaScript disabled)', function () {
     customerId = ids[0]!;
     await insertOrder(w.t.db, { userId: customerId, deliveryDate: today, status: 'confirmed', address: 'г. Москва, ул. Садовая, д. 1, офис 3' });
     await w.t.db('users').where({ id: customerId }).update({ amo_lead_id: 9001, amo_contact_id: 9002 });
+    // The lead's history as the job keeps it: a manager's long note, a call, a stage move, the lead's creation.
+    await w.t.db('amocrm_lead_history').insert({ user_id: customerId, lead_id: 9001, fetched_at: new Date(), entries: JSON.stringify([
+      { kind: 'note', at: new Date(Date.now() - 3600_000).toISOString(), author: 'Ольга Менеджер', text: 'Клиентка просила звонить после 18:00, в выходные не беспокоить.\nВ следующий раз предложить пионы вместо роз.' },
+      { kind: 'note', at: new Date(Date.now() - 7200_000).toISOString(), author: 'Ольга Менеджер', text: 'Входящий звонок: 2 мин 15 с' },
+      { kind: 'event', at: new Date(Date.now() - 86_400_000).toISOString(), author: 'Администратор', text: 'Этап: Новая заявка → Подписка активна' },
+      { kind: 'event', at: new Date(Date.now() - 2 * 86_400_000).toISOString(), text: 'Сделка создана' },
+    ]) });
     // The amoCRM page as an installation has it: the eight fields found (six-digit ids), attempts of every outcome.
     const roles = ['sum', 'bouquet', 'address', 'deliveryDate', 'interval', 'wishes', 'email', 'referralLink'];
     await w.t.db('amocrm_fields').insert(roles.map((role, i) => ({ role, name: role, field_id: 1278804 + i * 1013, type: 'text' })));
@@ -111,6 +118,13 @@ describe('staff area in a real browser (JavaScript disabled)', function () {
     await follow(page.getByRole('button', { name: 'Отправить в amoCRM заново' }));
     expect(new URL(page.url()).pathname).to.equal(`/staff/customers/${customerId}`);
     expect(await page.locator('body').innerText({ timeout: 5000 })).to.include('Клиент поставлен в очередь на отправку в amoCRM.');
+    const history = page.getByRole('region', { name: 'История в amoCRM' });
+    expect(await history.locator('li').count()).to.equal(4);
+    expect(await history.locator('li').first().innerText()).to.include('Ольга Менеджер').and.include('после 18:00');
+    await follow(history.getByRole('button', { name: 'Обновить' }));
+    expect(new URL(page.url()).pathname).to.equal(`/staff/customers/${customerId}`);
+    expect(await page.locator('body').innerText({ timeout: 5000 })).to.include('История обновится через минуту.');
+    expect(await history.innerText()).to.include('загружается');
 
     const own = requests.filter((u) => u.startsWith(site.url) && !u.endsWith('/favicon.ico'));
     expect(own.filter((u) => !/\/css\/site\.[0-9a-f]{10}\.css$/.test(u)).every((u) => new URL(u).pathname.startsWith('/staff') || ['/login'].includes(new URL(u).pathname))).to.equal(true);

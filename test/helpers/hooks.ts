@@ -15,6 +15,8 @@ export async function mochaGlobalTeardown(): Promise<void> {
 
 export const mochaHooks = {
   async afterAll(this: Mocha.Context) {
+    // Every page the run rendered (several hundred) is checked here: on a busy machine that takes longer than one test.
+    this.timeout(180_000);
     const pages = renderedPages();
     const failures: string[] = [];
     for (const page of pages) {

@@ -115,13 +115,17 @@ describe('personal data: deleting the account (152-FZ)', function () {
     await waitFor(async () => (await w.t.db('password_resets').where({ user_id: id })).length > 0, 10_000, 'reset link made');
     const leadIds = [Number(user.amo_lead_id), Number((await w.t.db('orders').where({ id: order.id }).first()).amo_lead_id)];
     await w.t.db('amocrm_webhooks').insert({ request_id: `hook-${suffix}`, raw: `leads[update][0][id]=${leadIds[0]}&leads[update][0][name]=${encodeURIComponent(email)}&address=${encodeURIComponent(street)}`, lead_ids: [leadIds[0]], processed_at: w.t.db.fn.now() });
+    // A manager's note naming the customer, read into the history on the staff customer page.
+    w.simulator.controls.staffAddNote(leadIds[0]!, { note_type: 'common', params: { text: `Звонила ${name}, ${phone}` } });
+    const { agent: staff } = await staffAgent(w.t);
+    await staff.get(`/staff/customers/${id}`).expect(200);
+    await waitFor(async () => w.t.db('amocrm_lead_history').where({ user_id: id }).first(), 15_000, 'the lead history was read');
     await waitFor(async () => (await pendingJobs(w.t)) === 0, 15_000, 'the queue settled');
     // before: each needle is somewhere, or the scan would prove nothing
     const needles = [email, street, name, phone, ip];
     const everywhere = await scan(w.t, needles);
     for (const needle of needles) expect(everywhere.some((f) => f.endsWith(`∋ ${needle}`)), needle).to.equal(true);
     const logsBefore = w.t.logs.length;
-    const { agent: staff } = await staffAgent(w.t);
     const deliveriesOn = async (date: string) => (await staff.get(`/staff/deliveries?date=${date}`).expect(200)).text;
     expect(await deliveriesOn(daysFromToday(7))).to.include(street); // the subscription
     expect(await deliveriesOn(daysFromToday(9))).to.include(street); // the order
@@ -157,6 +161,7 @@ describe('personal data: deleting the account (152-FZ)', function () {
       { document: 'personal-data', action: 'grant', ip: null, user_agent: null }, { document: 'marketing', action: 'grant', ip: null, user_agent: null },
     ]);
     expect((await w.t.db('consent_events').where({ user_id: id }).first('version', 'text_sha256', 'at'))).to.include({ version: '1' });
+    expect(await w.t.db('amocrm_lead_history').where({ user_id: id }).first()).to.equal(undefined);
     const keptOrder = await w.t.db('orders').where({ id: order.id }).first();
     expect(keptOrder).to.include({ address: '', wishes: '', status: 'cancelled', price_kopecks: order.price_kopecks, bouquet: 'romantic' });
 

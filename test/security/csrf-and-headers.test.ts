@@ -261,6 +261,7 @@ describe('CSRF on every POST route (S14)', function () {
       ['/account/cancel', customer, { reason: 'quality', comment: '' }],
       ['/account/reactivate', customer, { deliveryDate: daysFromToday(10) }],
       [`/staff/customers/${userId}/resync`, w.staff, {}],
+      [`/staff/customers/${userId}/history`, w.staff, {}],
       ['/staff/amocrm/fields', w.staff, {}],
       ['/staff/amocrm/resume', w.staff, {}],
       ['/staff/2fa', w.staff, { code: '123456' }],

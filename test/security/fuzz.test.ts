@@ -578,6 +578,7 @@ describe('every form against bad input', function () {
     let token: string;
     before(async () => {
       [target] = (await insertCustomers(t.db, [{ deliveryDate: daysFromToday(2), interval: 'weekly' }])) as [number];
+      await t.db('users').where({ id: target }).update({ amo_lead_id: 880_000_000 + target }); // a lead, so that «Обновить» would queue its history
       const { rows } = await t.db.raw('select id::text from graphile_worker._private_jobs where key = ?', [`amocrm:customer:${me}`]);
       jobId = rows[0].id;
       token = csrfFrom((await staff.get('/staff/amocrm').expect(200)).text);
@@ -605,13 +606,15 @@ describe('every form against bad input', function () {
       });
     }
 
-    it('POST /staff/customers/:id/resync with an id that is not a customer id: 404, never a 500, nothing queued (S21)', async () => {
+    it('POST /staff/customers/:id/resync and /staff/customers/:id/history with an id that is not a customer id: 404, never a 500, nothing queued (S21)', async () => {
       const since = await lastStaffAction();
-      for (const id of [...BAD_IDS, '999999999999999']) {
-        const before = await snapshot();
-        const res = await staff.post(`/staff/customers/${id}/resync`).type('form').send({ _csrf: token });
-        expect(res.status, id.slice(0, 40)).to.equal(404);
-        expect(await snapshot(), id.slice(0, 40)).to.deep.equal(before);
+      for (const action of ['resync', 'history']) {
+        for (const id of [...BAD_IDS, '999999999999999']) {
+          const before = await snapshot();
+          const res = await staff.post(`/staff/customers/${id}/${action}`).type('form').send({ _csrf: token });
+          expect(res.status, `${action} ${id.slice(0, 40)}`).to.equal(404);
+          expect(await snapshot(), `${action} ${id.slice(0, 40)}`).to.deep.equal(before);
+        }
       }
       expect(await staffActionsAfter(since)).to.deep.equal([]);
     });
@@ -637,7 +640,7 @@ describe('every form against bad input', function () {
 
     it('the staff action forms refuse a bad body (unknown, repeated or bracket fields) and do nothing, like every other form (S21)', async () => {
       const problems: string[] = [];
-      const actions = [`/staff/customers/${target}/resync`, `/staff/amocrm/jobs/${jobId}/retry`,
+      const actions = [`/staff/customers/${target}/resync`, `/staff/customers/${target}/history`, `/staff/amocrm/jobs/${jobId}/retry`,
         '/staff/amocrm/resume', '/staff/amocrm/fields'];
       const bodies: [string, string | Record<string, Value>][] = [
         ...ALWAYS_BAD.map((bad): [string, Record<string, Value>] => [`unknown ${label('id', bad)}`, { _csrf: token, id: bad }]),

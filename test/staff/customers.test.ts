@@ -250,7 +250,7 @@ describe('GET /staff/customers/:id', function () {
     expect(await w.t.db('staff_actions').where({ subject: '999999' }).first()).to.equal(undefined);
   });
 
-  it('when a customer has a long history, then the page stays ≤ 10 KB gzip with the stylesheet', async () => {
+  it('when a customer has a long history (amoCRM\'s included), then the page stays ≤ 10 KB gzip with the stylesheet', async () => {
     const [id] = await insertCustomers(w.t.db, [{ email: 'long.history@example.ru', address: 'г. Москва, ул. Длинная, д. 150, кв. 400, подъезд 6, этаж 12', deliveryDate: '2029-01-31', interval: 'monthly', wishes: 'Пожелание '.repeat(200) }]);
     for (let i = 0; i < 40; i++) await insertOrder(w.t.db, { userId: id!, deliveryDate: `2030-0${1 + (i % 9)}-1${i % 10}`, status: (['placed', 'confirmed', 'cancelled'] as const)[i % 3] });
     await w.t.db('amocrm_sync_log').insert(Array.from({ length: 40 }, (_, i) => ({ task: 'amocrm:sync-customer', user_id: id, job_id: String(i), attempt: 1 + (i % 3), outcome: i % 4 ? 'ok' : 'retry', http_status: i % 4 ? 200 : 503, message: i % 4 ? null : 'Service Unavailable: amoCRM answered 503, will retry with backoff' })));
@@ -260,8 +260,14 @@ describe('GET /staff/customers/:id', function () {
       { kind: 'move', details: { from: '2030-01-31', to: '2030-02-02' }, source: 'mail' },
       { kind: 'gift_order', details: { orderId: 123456, recipientName: 'Анна-Мария Константинопольская' }, source: 'account' },
     ][i % 3]!)).map((e) => ({ ...e, user_id: id, details: JSON.stringify(e.details) })));
+    // and the amoCRM history at its fullest: 100 kept, long managers' notes
+    await w.t.db('users').where({ id }).update({ amo_lead_id: 31524299 });
+    await w.t.db('amocrm_lead_history').insert({ user_id: id, lead_id: 31524299, fetched_at: new Date(), entries: JSON.stringify(Array.from({ length: 100 }, (_, i) => ({
+      kind: i % 3 ? 'note' : 'event', at: new Date(Date.UTC(2026, 10, 1, 9, i)).toISOString(), author: ['Ольга Смирнова', 'Администратор'][i % 2],
+      text: i % 3 ? `Звонок №${i}: клиентка просила перенести доставку на вечер, после 18:00, и в следующий раз предложить пионы вместо роз; домофон не работает, звонить на мобильный.` : 'Этап: Подписка активна → Доставка запланирована',
+    }))) });
     const page = await w.staff.get(`/staff/customers/${id}`).expect(200);
-    expect(page.text).to.include('Показаны последние 15.');
+    expect(page.text).to.include('Показаны последние 15.').and.include('Показаны последние 30.');
     expect(await pageProblems(page.text, { budget: 10 * 1024 })).to.deep.equal([]);
   });
 });

@@ -5,7 +5,7 @@ import { CREATABLE_TYPES, isObject, renderField, type EntityType } from './custo
 import { renderPipeline, renderStatus } from './pipelines.js';
 import { invalid, problems, sendHal, sendNoContent, sendProblem, type ValidationError } from './problems.js';
 import type { Renderer } from './render.js';
-import { API_USER_ID, STAFF_USER_ID, type AmoState, type Change, type ContactQuery, type EventQuery, type LeadQuery } from './state.js';
+import { API_USER_ID, STAFF_USER_ID, type AmoState, type Change, type ContactQuery, type EventQuery, type LeadQuery, type Note } from './state.js';
 import type { Webhooks } from './webhooks.js';
 
 const MAX_PAGE = 250;
@@ -226,6 +226,14 @@ export function createApiController(deps: ApiDeps) {
     });
   }
 
+  /** Notes by `order[id|updated_at]=asc|desc` (amoCRM's two sort keys for notes), else by id ascending. */
+  function orderedNotes(req: Request, list: Note[]): Note[] {
+    const o = (req.query as Query).order;
+    const key = isObject(o) ? (['id', 'updated_at'] as const).find((k) => o[k] === 'asc' || o[k] === 'desc') : undefined;
+    const sign = key && isObject(o) && o[key] === 'desc' ? -1 : 1;
+    return [...list].sort((a, b) => ((key ? a[key] - b[key] : 0) || a.id - b.id) * sign);
+  }
+
   const notes = {
     index(req: Request, res: Response) {
       const paged = paging(req, res);
@@ -233,7 +241,7 @@ export function createApiController(deps: ApiDeps) {
       const entityIds = ints(filterOf(req).entity_id);
       const types = list(filterOf(req).note_type);
       const base = baseUrl(req);
-      const found = state.notesOf().filter((n) => (!entityIds || entityIds.includes(n.entity_id)) && (!types.length || types.includes(n.note_type)));
+      const found = orderedNotes(req, state.notesOf().filter((n) => (!entityIds || entityIds.includes(n.entity_id)) && (!types.length || types.includes(n.note_type))));
       sendPage(req, res, 'notes', found.map((n) => render.note(n, base)), paged);
     },
     create: (req: Request, res: Response) => createNotes(req, res),
@@ -243,7 +251,7 @@ export function createApiController(deps: ApiDeps) {
       const paged = paging(req, res);
       if (!paged) return;
       const base = baseUrl(req);
-      sendPage(req, res, 'notes', state.notesOf(id).map((n) => render.note(n, base)), paged);
+      sendPage(req, res, 'notes', orderedNotes(req, state.notesOf(id)).map((n) => render.note(n, base)), paged);
     },
     createForLead(req: Request, res: Response) {
       const id = pathId(req);
@@ -427,6 +435,17 @@ export function createApiController(deps: ApiDeps) {
     },
   };
 
+  /** GET /users: the account's users (the integration's admin and a manager), paged like every list. */
+  const users = {
+    index(req: Request, res: Response) {
+      const paged = paging(req, res);
+      if (!paged) return;
+      const base = baseUrl(req);
+      const all = [{ id: API_USER_ID, name: 'Администратор', email: 'admin@flowers.example' }, { id: STAFF_USER_ID, name: 'Менеджер', email: 'manager@flowers.example' }];
+      sendPage(req, res, 'users', all.map((u) => ({ ...u, lang: 'ru', rights: {}, _links: { self: { href: `${base}/api/v4/users/${u.id}` } } })), paged, { _total_items: all.length });
+    },
+  };
+
   const account = {
     show(req: Request, res: Response) {
       sendHal(res, {
@@ -439,6 +458,6 @@ export function createApiController(deps: ApiDeps) {
     },
   };
 
-  return { leads, notes, fields, pipelines, contacts, events, webhooks: hooks, account, notFound };
+  return { leads, notes, fields, pipelines, contacts, events, webhooks: hooks, account, users, notFound };
 }
 export type ApiController = ReturnType<typeof createApiController>;

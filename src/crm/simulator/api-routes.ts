@@ -24,6 +24,7 @@ export function apiRoutes(c: ApiController): Router {
   };
 
   resource('/account', { get: c.account.show });
+  resource('/users', { get: c.users.index });
 
   resource('/leads', { get: c.leads.index, post: c.leads.create, patch: c.leads.updateMany });
   resource('/leads/complex', { post: c.leads.complex });

@@ -75,6 +75,16 @@ export function controlRoutes(controls: SimulatorControls): Router {
       res.status(400).json({ error: error.message, details: error.details });
     }
   });
+  r.post('/leads/:id/staff-note', (req, res) => {
+    const { note_type: type, params } = body(req);
+    if (typeof type !== 'string' || !isObject(params)) return bad(res, 'note_type and params are required');
+    try {
+      res.json(controls.staffAddNote(Number(req.params.id), { note_type: type, params }));
+    } catch (error) {
+      if (!(error instanceof SimulatorControlError)) throw error;
+      res.status(400).json({ error: error.message, details: error.details });
+    }
+  });
   r.post('/webhook-deliveries/:index/replay', async (req, res) => {
     const index = Number(req.params.index);
     if (!controls.webhookDeliveries()[index]) return res.status(404).json({ error: `no webhook delivery #${req.params.index}` });

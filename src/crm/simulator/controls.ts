@@ -66,8 +66,8 @@ export function createControls(deps: {
     revokeRefreshTokens: (): void => oauth.revokeRefreshTokens(),
 
     setAccountState: (accountState: AccountState): void => faults.setAccountState(accountState),
-    /** The next `count` API/token requests answer `status` (default amoCRM/nginx body for it, or `body`). */
-    failNext: (count: number, status: number, body?: unknown): void => faults.failNext(count, status, body),
+    /** The next `count` API/token requests (to `path` only, when given) answer `status` (default amoCRM/nginx body for it, or `body`). */
+    failNext: (count: number, status: number, body?: unknown, path?: string): void => faults.failNext(count, status, body, path),
     /** The next request that matches is carried out, but its answer is lost (the connection drops). */
     loseAnswer: (match?: LostAnswer): void => faults.loseAnswer(match),
     /** Delays every API/token response by `ms` (0 turns it off). */
@@ -96,6 +96,13 @@ export function createControls(deps: {
       const result = state.updateLeads([raw], STAFF_USER_ID);
       if (!result.ok) throw new SimulatorControlError(`invalid change of lead ${id}`, result.errors);
       return webhooks.dispatch(result.changes);
+    },
+    /** A manager adds a note to the lead in amoCRM's interface (a common note, a call, an SMS …); the event log records it. */
+    staffAddNote(leadId: number, note: { note_type: string; params: Record<string, unknown> }) {
+      if (!state.lead(leadId)) throw new SimulatorControlError(`no lead ${leadId}`);
+      const result = state.addNotes([note], STAFF_USER_ID, leadId);
+      if (!result.ok) throw new SimulatorControlError(`invalid note for lead ${leadId}`, result.errors);
+      return render.note(result.items[0]!.note, deps.baseUrl());
     },
     /** Sends a recorded delivery again (same body, same X-Amocrm-Requestid), as amoCRM's retry would. */
     async replayWebhook(index: number): Promise<WebhookDelivery> {

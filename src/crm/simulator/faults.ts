@@ -6,7 +6,8 @@ import type { RequestHandler } from 'express';
 import { oauthProblems, problems, sendNginxPage, sendProblem, type Problem } from './problems.js';
 
 export type AccountState = 'ok' | 'payment_required' | 'blocked';
-type Failure = { status: number; body?: unknown };
+/** `path`: only a request to exactly that path (e.g. `/api/v4/users`) fails; others pass it by. */
+type Failure = { status: number; body?: unknown; path?: string };
 /** Which requests lose their answer: by method and a pattern of the path (both optional). */
 export type LostAnswer = { method?: string; path?: RegExp };
 
@@ -58,7 +59,8 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
     const limited = overLimit();
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
     if (limited) return sendProblem(res, problems.tooManyRequests(retryAfter));
-    const failure = failures.shift();
+    const at = failures.findIndex((f) => !f.path || f.path === req.originalUrl.split('?')[0]);
+    const failure = at >= 0 ? failures.splice(at, 1)[0] : undefined;
     if (failure) {
       const { status, body } = failure;
       if (typeof body === 'string') return void res.status(status).type(body.trimStart().startsWith('<') ? 'text/html' : 'text/plain').send(body);
@@ -67,9 +69,9 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
       return problem ? sendProblem(res, problem) : sendNginxPage(res, status);
     }
     if (accountState === 'blocked') return sendNginxPage(res, 403);
-    const at = lost.findIndex((l) => (!l.method || l.method.toUpperCase() === req.method) && (!l.path || l.path.test(req.originalUrl.split('?')[0]!)));
-    if (at >= 0) {
-      lost.splice(at, 1);
+    const lostAt = lost.findIndex((l) => (!l.method || l.method.toUpperCase() === req.method) && (!l.path || l.path.test(req.originalUrl.split('?')[0]!)));
+    if (lostAt >= 0) {
+      lost.splice(lostAt, 1);
       // The request is carried out; its answer never leaves: the socket is dropped instead.
       res.end = (() => {
         req.socket.destroy();
@@ -89,8 +91,8 @@ export function createFaults(options: { rateLimitPerSecond: number; retryAfterSe
     reset,
     gate,
     accountGate,
-    failNext(count: number, status: number, body?: unknown): void {
-      for (let i = 0; i < count; i++) failures.push({ status, body });
+    failNext(count: number, status: number, body?: unknown, path?: string): void {
+      for (let i = 0; i < count; i++) failures.push({ status, body, path });
     },
     loseAnswer(match: LostAnswer = {}): void {
       lost.push(match);

@@ -98,6 +98,12 @@ export type EventQuery = {
 export const NOTE_TYPES = new Set(['common', 'call_in', 'call_out', 'service_message', 'extended_service_message', 'sms_in', 'sms_out',
   'attachment', 'geolocation', 'message_cashier', 'invoice_paid', 'link_followed', 'amomail_message']);
 
+/** The event recorded when a note of that type is added. */
+const NOTE_EVENTS: Record<string, string> = {
+  common: 'common_note_added', call_in: 'incoming_call', call_out: 'outgoing_call', sms_in: 'incoming_sms', sms_out: 'outgoing_sms',
+  attachment: 'attachment_note_added', geolocation: 'geo_note_added', service_message: 'service_note_added', extended_service_message: 'service_note_added',
+};
+
 type LeadInput = {
   request_id: string;
   id?: number;
@@ -588,6 +594,8 @@ export function createAmoState(options: { accountId: number; seedLeadFields: boo
         created_by: actor, updated_by: actor, created_at: now, updated_at: now, responsible_user_id: actor,
       };
       notes.set(note.id, note);
+      // amoCRM's event log names each note added, by the note's id (a call as a call).
+      record(NOTE_EVENTS[note.note_type] ?? `${note.note_type}_note_added`, 'lead', note.entity_id, actor, [], [{ note: { id: note.id } }]);
       return { note, request_id: input.request_id };
     });
     return { ok: true, items: created, changes: [] };
