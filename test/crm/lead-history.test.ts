@@ -200,7 +200,8 @@ describe('the amoCRM lead history on the staff customer page', function () {
         const first = await refreshed(id, null);
         await w.t.db('amocrm_lead_history').where({ user_id: id }).update({ fetched_at: minutesAgo(30) });
         w.simulator.controls.staffAddNote(leadId, { note_type: 'common', params: { text: 'Новая запись' } });
-        w.simulator.controls.failNext(1, status, status === 429 ? { title: 'Too Many Requests', type: 'https://httpstatus.es/429', status: 429, detail: 'slow down', retry_after: 1 } : undefined);
+        // Only the history's own read fails: a late webhook echo's lead read must not take the failure.
+        w.simulator.controls.failNext(1, status, status === 429 ? { title: 'Too Many Requests', type: 'https://httpstatus.es/429', status: 429, detail: 'slow down', retry_after: 1 } : undefined, `/api/v4/leads/${leadId}/notes`);
         expect(section(await page(id))).to.include('загружается');
         await waitFor(async () => w.t.db('amocrm_sync_log').where({ user_id: id, task: TASK, outcome: 'retry', http_status: status }).first(), 15_000, `the ${status} recorded`);
         const shown = await page(id);
