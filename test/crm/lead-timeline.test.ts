@@ -2,11 +2,8 @@
 // changes, each once, dated when amoCRM changed the lead), confirmed orders, reminders and notices mailed, from
 // the local database only. The app is served on a port so that the simulator's webhooks reach it over HTTP.
 import { expect } from 'chai';
-import pino from 'pino';
-import { freePort } from '../../src/embedded-postgres.js';
 import { createServices } from '../../src/app.js';
-import { serve } from '../helpers/browser.js';
-import { crmWorld } from '../helpers/amocrm.js';
+import { crmWorld, servedCrmWorld } from '../helpers/amocrm.js';
 import { client, csrfFrom, daysFromToday, signUp, submit } from '../helpers/client.js';
 import { waitForMail } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -16,16 +13,12 @@ type Lead = { id: number; status_id: number; updated_at: number };
 describe('the customer\'s timeline: lead stages, orders, reminders and notices', function () {
   this.timeout(180_000);
   let w: Awaited<ReturnType<typeof crmWorld>>;
-  let site: Awaited<ReturnType<typeof serve>>;
+  let site: Awaited<ReturnType<typeof servedCrmWorld>>['site'];
   let services: ReturnType<typeof createServices>;
   let stages: Map<string, number>;
 
   before(async () => {
-    const port = await freePort();
-    w = await crmWorld({ env: { APP_URL: `http://127.0.0.1:${port}` } });
-    site = await serve(w.t.app, port);
-    services = createServices({ config: w.t.config, db: w.t.db, logger: pino({ level: 'silent' }) });
-    expect(await services.crmAdmin.registerWebhook(`${w.t.config.appUrl}/webhooks/amocrm/${w.t.config.amocrm.webhookSecret}`)).to.equal('registered');
+    ({ w, site, services } = await servedCrmWorld());
     const pipelines = await services.crm.client.pipelines();
     stages = new Map(pipelines[0]!._embedded.statuses.map((s) => [s.name, s.id]));
   });

@@ -1,12 +1,9 @@
 // Preferences, orders and amoCRM's changes coming back: the app served on a port so that the simulator's
 // webhooks reach it over HTTP, a real worker, a database of its own.
 import { expect } from 'chai';
-import pino from 'pino';
 import request from 'supertest';
-import { freePort } from '../../src/embedded-postgres.js';
 import { createServices } from '../../src/app.js';
-import { serve } from '../helpers/browser.js';
-import { crmWorld } from '../helpers/amocrm.js';
+import { crmWorld, servedCrmWorld } from '../helpers/amocrm.js';
 import { client, csrfFrom, daysFromToday, signUp, submit } from '../helpers/client.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -15,15 +12,11 @@ type Lead = { id: number; name: string; price: number; status_id: number; custom
 describe('two-way amoCRM sync: preferences, orders, webhooks, reconciliation', function () {
   this.timeout(180_000);
   let w: Awaited<ReturnType<typeof crmWorld>>;
-  let site: Awaited<ReturnType<typeof serve>>;
+  let site: Awaited<ReturnType<typeof servedCrmWorld>>['site'];
   let services: ReturnType<typeof createServices>;
 
   before(async () => {
-    const port = await freePort();
-    w = await crmWorld({ env: { APP_URL: `http://127.0.0.1:${port}` } });
-    site = await serve(w.t.app, port);
-    services = createServices({ config: w.t.config, db: w.t.db, logger: pino({ level: 'silent' }) });
-    expect(await services.crmAdmin.registerWebhook(`${w.t.config.appUrl}/webhooks/amocrm/${w.t.config.amocrm.webhookSecret}`)).to.equal('registered');
+    ({ w, site, services } = await servedCrmWorld());
   });
   after(async () => {
     await site?.close();

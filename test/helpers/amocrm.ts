@@ -1,7 +1,12 @@
 // The amoCRM simulator for tests: one shared instance for the run (the default amoCRM of every test app),
 // and fresh ones for tests that break things on purpose.
+import { expect } from 'chai';
+import pino from 'pino';
+import { createServices } from '../../src/app.js';
 import { createAmoSimulator, type AmoSimulator, type AmoSimulatorOptions } from '../../src/crm/simulator/simulator.js';
+import { freePort } from '../../src/embedded-postgres.js';
 import { createTestApp, testConfig } from './app.js';
+import { serve } from './browser.js';
 import { freshDatabase } from './db.js';
 
 let shared: { simulator: AmoSimulator; url: string; token: string } | undefined;
@@ -44,4 +49,17 @@ export async function crmWorld(options: { env?: Record<string, string>; seedLead
     },
   };
   return world;
+}
+
+/**
+ * A CRM world whose app listens on its APP_URL, with the webhook registered in the simulator: amoCRM's
+ * notifications (the echoes of the site's own writes included) reach the app as they would in production.
+ */
+export async function servedCrmWorld() {
+  const port = await freePort();
+  const w = await crmWorld({ env: { APP_URL: `http://127.0.0.1:${port}` } });
+  const site = await serve(w.t.app, port);
+  const services = createServices({ config: w.t.config, db: w.t.db, logger: pino({ level: 'silent' }) });
+  expect(await services.crmAdmin.registerWebhook(`${w.t.config.appUrl}/webhooks/amocrm/${w.t.config.amocrm.webhookSecret}`)).to.equal('registered');
+  return { w, site, services };
 }
