@@ -33,6 +33,10 @@ export function createAmocrmStatusModel(db: Knex | Knex.Transaction) {
         .whereRaw('lower(trim(name)) = lower(trim(?))', [name]).select('status_id', 'pipeline_id', 'name', 'pipeline_name');
       return rows.map((r) => ({ statusId: Number(r.status_id), pipelineId: Number(r.pipeline_id), name: r.name, pipelineName: r.pipeline_name }));
     },
+    /** Every stage's name by its id. */
+    async names(): Promise<Map<number, string>> {
+      return allNames();
+    },
     async name(statusId: number): Promise<string | null> {
       if (!db.isTransaction) {
         const known = (await allNames()).get(statusId);

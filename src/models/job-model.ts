@@ -24,6 +24,12 @@ export function createJobModel(db: Knex | Knex.Transaction) {
       );
     },
 
+    /** Whether a job of that key waits or runs (one out of attempts does not count: it will not run again). */
+    async pendingWithKey(key: string): Promise<boolean> {
+      const { rows } = await db.raw('select 1 from graphile_worker._private_jobs where key = ? and attempts < max_attempts', [key]);
+      return rows.length > 0;
+    },
+
     /** Drops the waiting jobs that would mail this address (its `to` or `email`); a running one finishes. */
     async dropQueuedMailTo(email: string): Promise<void> {
       await db.raw(`delete from graphile_worker._private_jobs

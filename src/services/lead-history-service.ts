@@ -5,7 +5,9 @@
 import type { Knex } from 'knex';
 import type { Crm } from '../crm/crm.js';
 import { readLeadHistory, type HistoryEntry } from '../crm/lead-history.js';
+import { createAmocrmFieldModel } from '../models/amocrm-field-model.js';
 import { createAmocrmStatusModel } from '../models/amocrm-status-model.js';
+import { createJobModel } from '../models/job-model.js';
 import { createLeadHistoryModel } from '../models/lead-history-model.js';
 import { createStaffActionModel, type StaffActor } from '../models/staff-action-model.js';
 import { CRM_QUEUE } from './crm-sync/queue.js';
@@ -28,11 +30,8 @@ export type StaffLeadHistory =
 export function createLeadHistoryService({ db, crm, jobs }: { db: Knex; crm: Crm; jobs: JobQueue }) {
   const history = createLeadHistoryModel(db);
 
-  /** Whether the customer's job waits or runs (a job out of attempts does not count: it will not run again). */
-  async function pending(trx: Knex | Knex.Transaction, userId: number): Promise<boolean> {
-    const { rows } = await trx.raw('select 1 from graphile_worker._private_jobs where key = ? and attempts < max_attempts', [jobKey(userId)]);
-    return rows.length > 0;
-  }
+  /** Whether the customer's job waits or runs. */
+  const pending = (trx: Knex | Knex.Transaction, userId: number) => createJobModel(trx).pendingWithKey(jobKey(userId));
 
   /** Queues the job unless one is pending; the job key makes two that race one. */
   async function queue(trx: Knex | Knex.Transaction, userId: number): Promise<void> {
@@ -42,11 +41,8 @@ export function createLeadHistoryService({ db, crm, jobs }: { db: Knex; crm: Crm
 
   /** What a stage or field id is called, as the shop last read it from amoCRM. */
   async function knownNames() {
-    const [stages, fields] = await Promise.all([
-      db('amocrm_statuses').select('status_id', 'name') as Promise<{ status_id: string | number; name: string }[]>,
-      db('amocrm_fields').select('field_id', 'name') as Promise<{ field_id: string | number; name: string }[]>,
-    ]);
-    return { stages: new Map(stages.map((s) => [Number(s.status_id), s.name])), fields: new Map(fields.map((f) => [Number(f.field_id), f.name])) };
+    const [stages, fields] = await Promise.all([createAmocrmStatusModel(db).names(), createAmocrmFieldModel(db).list()]);
+    return { stages, fields: new Map(fields.map((f) => [f.fieldId, f.name])) };
   }
 
   return {
