@@ -5,7 +5,6 @@ import type { Knex } from 'knex';
 import type { Language } from '../i18n/i18n.js';
 import type { RequestMeta } from '../models/auth-event-model.js';
 import { createConsentEventModel } from '../models/consent-event-model.js';
-import { createLeadHistoryModel } from '../models/lead-history-model.js';
 import type { DeviceService } from './device-service.js';
 import { DOCUMENT_KINDS, type ConsentKind, type Documents } from './documents.js';
 import type { QueueCustomerSync } from './crm-sync/queue.js';
@@ -51,7 +50,7 @@ export function createPrivacyService({ db, documents, devices, queueCustomerSync
         'amo_status_id', 'amo_pipeline_id', 'amo_synced_at', 'paused_from', 'paused_until', 'cancelled_at', 'cancel_reason', 'cancel_comment',
         'email_confirmed_at', 'pending_email', 'reminders_opt_out_at',
       );
-      const [orders, consents, signIns, deliveryExceptions, history, crmNotes, sessions, attribution, analyticsEvents, reminders, stageChanges, sentMails, leadHistory] = await Promise.all([
+      const [orders, consents, signIns, deliveryExceptions, history, crmNotes, sessions, attribution, analyticsEvents, reminders, stageChanges, sentMails] = await Promise.all([
         db('orders').where({ user_id: userId }).orderBy('id').select('id', 'bouquet', 'delivery_date', 'address', 'wishes', 'price_kopecks', 'status',
           'amo_lead_id', 'confirmed_at', 'cancelled_at', 'created_at', 'updated_at', 'recipient_name', 'recipient_phone', 'card_message'),
         db('consent_events').where({ user_id: userId }).orderBy('id').select('document', 'action', 'version', 'text_sha256', 'language', 'ip', 'user_agent', 'at'),
@@ -67,7 +66,6 @@ export function createPrivacyService({ db, documents, devices, queueCustomerSync
         db('reminders').where({ user_id: userId }).orderBy('delivery_date').select('delivery_date', 'planned_at', 'sent_at'),
         db('lead_stage_changes').where({ user_id: userId }).orderBy('id').select('status_id', 'pipeline_id', 'stage_name', 'changed_at', 'source', 'recorded_at'),
         db('sent_mails').where({ user_id: userId }).orderBy('id').select('kind', 'sent_at'),
-        createLeadHistoryModel(db).find(userId),
       ]);
       return {
         exportedAt: new Date().toISOString(),
@@ -90,11 +88,6 @@ export function createPrivacyService({ db, documents, devices, queueCustomerSync
             changedAt: c.changed_at, source: c.source, recordedAt: c.recorded_at,
           })),
           notes: crmNotes.map((n: { text: string; created_at: Date; amo_note_id: string | null }) => ({ text: n.text, createdAt: n.created_at, sent: n.amo_note_id !== null })),
-          // The lead's history as staff last read it from amoCRM (managers' notes, calls, mails, stage moves). The notes
-          // are the shop's internal working notes, but they are written about this customer, so they are personal data
-          // relating to them (152-FZ art. 14) and are exported as stored. Who wrote each one is left out: that is the
-          // staff member's data, not the customer's. The full record stays in amoCRM.
-          history: leadHistory && { readAt: leadHistory.fetchedAt, entries: leadHistory.entries.map(({ kind, at, text }) => ({ kind, at, text })) },
         },
         orders,
         // The notices mailed to the customer: which kind and when (the content is not kept).

@@ -21,6 +21,7 @@ const NOT_EXPORTED: Record<string, string> = {
   staff_recovery_codes: 'secret: hashes of a staff member\'s recovery codes (staff accounts only)',
   amocrm_sync_log: 'the shop\'s own record of requests to amoCRM; the ids it names are exported under "amocrm"',
   mail_action_uses: 'secret: SHA-256 hashes of used one-click mail links (what a link did is exported as subscription.history)',
+  amocrm_lead_history: 'the staff page\'s copy of the lead\'s notes and events in amoCRM: managers\' internal notes are never shown to customers (the stages are exported as amocrm.stageChanges)',
   staff_actions: 'what staff did (audit of staff, not data about the customer); the customer\'s data it touched is exported where it lives',
 };
 /** Where each exported table shows up in the JSON. */
@@ -32,7 +33,6 @@ const EXPORTED: Record<string, string> = {
   delivery_exceptions: 'subscription.deliveryExceptions',
   subscription_events: 'subscription.history',
   amocrm_note_outbox: 'amocrm.notes',
-  amocrm_lead_history: 'amocrm.history (managers\' notes and the lead\'s events as last read from amoCRM, without their authors)',
   reminders: 'subscription.reminders (the delivery dates reminded of, planned and sent)',
   session: 'devices (browser, system, masked IP, last activity; no session id)',
   user_attribution: 'marketing.attribution',
@@ -158,7 +158,7 @@ describe('personal data: the privacy page and the data export (152-FZ)', () => {
       expect(data.amocrm).to.include({ leadId: 777001, contactId: 888001 });
       expect(data.amocrm.stageChanges).to.deep.equal([{ statusId: 4242, pipelineId: 17, stageName: 'Доставка запланирована', changedAt: '2026-12-01T10:00:00.000Z', source: 'amocrm', recordedAt: data.amocrm.stageChanges[0].recordedAt }]);
       expect(data.mailsSent).to.deep.equal([{ kind: 'password-changed', sentAt: '2026-12-02T11:00:00.000Z' }]);
-      expect(data.amocrm.history).to.equal(null); // not read from amoCRM yet
+      expect(data.amocrm).not.to.have.property('history'); // managers' notes are never shown to customers
       expect(data.subscription).to.include({ pausedFrom: '2027-01-01', pausedUntil: '2027-02-01' });
       expect(data.subscription.deliveryExceptions).to.deep.equal([{ scheduled_date: '2027-03-03', kind: 'skip', new_date: null, source: 'account', created_at: data.subscription.deliveryExceptions[0].created_at }]);
       expect(data.orders.map((o: { address: string }) => o.address)).to.deep.equal(['ул. Экспортная, 1']);
@@ -171,7 +171,7 @@ describe('personal data: the privacy page and the data export (152-FZ)', () => {
       expect(Object.keys(data.devices[0]).sort()).to.deep.equal(['browser', 'current', 'ip', 'lastSeenAt', 'system']);
     });
 
-    it('holds the lead\'s history as last read from amoCRM: managers\' notes and events with their times, without who wrote them', async () => {
+    it('leaves out what managers wrote in amoCRM: the staff page\'s copy of the lead\'s notes and events is not exported', async () => {
       const { agent, id } = await customer();
       await t.db('users').where({ id }).update({ amo_lead_id: 777002 });
       await t.db('amocrm_lead_history').insert({ user_id: id, lead_id: 777002, fetched_at: new Date('2026-12-02T10:00:00Z'), entries: JSON.stringify([
@@ -180,11 +180,9 @@ describe('personal data: the privacy page and the data export (152-FZ)', () => {
       ]) });
       const res = await agent.get('/account/data.json').buffer(true).parse((r, cb) => { let s = ''; r.on('data', (c: Buffer) => { s += c; }); r.on('end', () => cb(null, s)); }).expect(200);
       const data = JSON.parse(res.body as string);
-      expect(data.amocrm.history).to.deep.equal({ readAt: '2026-12-02T10:00:00.000Z', entries: [
-        { kind: 'note', at: '2026-12-01T09:05:00.000Z', text: 'Просила пионы' },
-        { kind: 'event', at: '2026-12-01T09:00:00.000Z', text: 'Сделка создана' },
-      ] });
-      expect(res.body).not.to.include('Ольга');
+      expect(data.amocrm).to.include({ leadId: 777002 });
+      expect(data.amocrm).not.to.have.property('history');
+      expect(res.body).not.to.include('Просила пионы').and.not.include('Ольга').and.not.include('Сделка создана');
     });
 
     it('holds no secret: no password hash, reset token hash, code hash, session id; and nothing of another customer', async () => {
