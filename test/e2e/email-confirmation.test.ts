@@ -2,10 +2,10 @@
 // the link (a page with one button, which confirms nothing by itself), press the button, see it confirmed. axe on
 // every page of it; the run's vnu check covers them too.
 import { expect } from 'chai';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { type TestApp } from '../helpers/app.js';
 import { closeBrowserSite, openBrowserSite } from '../helpers/browser-site.js';
-import { axeViolations, fillSignup, follow, noScriptContext, serve } from '../helpers/browser.js';
+import { expectAxeClean, fillSignup, follow, noScriptContext, serve } from '../helpers/browser.js';
 import { daysFromToday, uniqueEmail } from '../helpers/client.js';
 import { confirmationLink } from '../helpers/smtp.js';
 
@@ -16,10 +16,6 @@ describe('email confirmation in a real browser (JavaScript disabled)', () => {
 
   before(async () => ({ browser, t, site } = await openBrowserSite({ worker: true })));
   after(() => closeBrowserSite({ browser, t, site }));
-
-  async function expectAxeClean(page: Page, context: BrowserContext) {
-    expect(await axeViolations(browser, page.url(), context), page.url()).to.deep.equal([]);
-  }
 
   const confirmedAt = async (email: string) => (await t.db('users').whereRaw('lower(email) = ?', [email]).first('email_confirmed_at')).email_confirmed_at;
 
@@ -36,7 +32,7 @@ describe('email confirmation in a real browser (JavaScript disabled)', () => {
       const banner = page.getByRole('region', { name: 'Подтвердите email' });
       expect(await banner.innerText()).to.include(email);
       expect(await banner.getByRole('button', { name: 'Отправить письмо ещё раз' }).count()).to.equal(1);
-      await expectAxeClean(page, context);
+      await expectAxeClean(browser, page, context);
 
       const link = await confirmationLink(email);
       await page.goto(link);
@@ -44,18 +40,18 @@ describe('email confirmation in a real browser (JavaScript disabled)', () => {
       expect(await page.locator('main').innerText()).to.include(`Нажмите кнопку, чтобы подтвердить адрес ${email}`);
       expect(await page.locator('main').getByRole('button').count(), 'one button (besides the header\'s log-out)').to.equal(1);
       expect(await confirmedAt(email), 'opening the link confirms nothing').to.equal(null);
-      await expectAxeClean(page, context);
+      await expectAxeClean(browser, page, context);
 
       await follow(page.getByRole('button', { name: 'Подтвердить' }));
       expect(new URL(page.url()).pathname).to.equal('/account');
       expect(await page.getByRole('status').innerText()).to.equal('Email подтверждён.');
       expect(await page.getByRole('region', { name: 'Подтвердите email' }).count()).to.equal(0);
       expect(await confirmedAt(email)).to.be.instanceOf(Date);
-      await expectAxeClean(page, context);
+      await expectAxeClean(browser, page, context);
 
       await page.goto(link); // the same link again: used up
       expect(await page.locator('h1').innerText()).to.equal('Ссылка не работает');
-      await expectAxeClean(page, context);
+      await expectAxeClean(browser, page, context);
       await context.close();
     });
   }
@@ -78,7 +74,7 @@ describe('email confirmation in a real browser (JavaScript disabled)', () => {
     expect(await phone.locator('h1').innerText()).to.equal('Email подтверждён');
     expect(await phone.locator('main').innerText()).to.include('Адрес подтверждён');
     expect(await other.cookies()).to.deep.equal([]);
-    await expectAxeClean(phone, other);
+    await expectAxeClean(browser, phone, other);
     await other.close();
   });
 });

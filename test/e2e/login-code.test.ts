@@ -1,10 +1,10 @@
 // Signing in with a code from a mail, in Chromium with JavaScript disabled: the code typed by hand, and the mailed
 // link's one-button page. axe on every page of it; the run's vnu check covers them too.
 import { expect } from 'chai';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { type TestApp } from '../helpers/app.js';
 import { closeBrowserSite, openBrowserSite } from '../helpers/browser-site.js';
-import { axeViolations, follow, noScriptContext, serve } from '../helpers/browser.js';
+import { expectAxeClean, follow, noScriptContext, serve } from '../helpers/browser.js';
 import { client, signUp } from '../helpers/client.js';
 import { waitForMail } from '../helpers/smtp.js';
 
@@ -18,10 +18,6 @@ describe('sign in with a code from a mail in a real browser (JavaScript disabled
   before(async () => ({ browser, t, site } = await openBrowserSite({ worker: true })));
   after(() => closeBrowserSite({ browser, t, site }));
 
-  async function expectAxeClean(page: Page, context: BrowserContext) {
-    expect(await axeViolations(browser, page.url(), context), page.url()).to.deep.equal([]);
-  }
-
   it('asks for a code from the login page, reads it from the mail, types it and lands on the account page', async () => {
     const { email } = await signUp(client(t.app));
     const { context } = await noScriptContext(browser);
@@ -29,12 +25,12 @@ describe('sign in with a code from a mail in a real browser (JavaScript disabled
     await page.goto(`${site.url}/login`);
     await follow(page.getByRole('link', { name: 'Войти по коду из письма' }));
     expect(new URL(page.url()).pathname).to.equal('/login/code');
-    await expectAxeClean(page, context);
+    await expectAxeClean(browser, page, context);
     await page.getByLabel('Email').fill(email);
     await follow(page.getByRole('button', { name: 'Прислать код' }));
     expect(new URL(page.url()).pathname).to.equal('/login/code/verify');
     expect(await page.getByLabel('Email').inputValue()).to.equal(email);
-    await expectAxeClean(page, context);
+    await expectAxeClean(browser, page, context);
 
     await page.getByLabel('Код из письма').fill('000000');
     const mail = await waitForMail(email, { subject: SUBJECT });
@@ -43,7 +39,7 @@ describe('sign in with a code from a mail in a real browser (JavaScript disabled
       await follow(page.getByRole('button', { name: 'Войти' }).last());
       expect(await page.locator('#code-error').innerText()).to.include('Код неверный или устарел');
       expect(await page.getByLabel('Код из письма').getAttribute('aria-invalid')).to.equal('true');
-      await expectAxeClean(page, context);
+      await expectAxeClean(browser, page, context);
     }
     await page.getByLabel('Код из письма').fill(code);
     await follow(page.getByRole('button', { name: 'Войти' }).last());
@@ -68,7 +64,7 @@ describe('sign in with a code from a mail in a real browser (JavaScript disabled
     await linkPage.goto(link);
     expect(await linkPage.getByRole('button').count()).to.equal(1);
     expect(await linkPage.locator('main').innerText()).to.include(email);
-    await expectAxeClean(linkPage, other);
+    await expectAxeClean(browser, linkPage, other);
     await linkPage.goto(`${site.url}/account`); // the GET signed nobody in
     expect(new URL(linkPage.url()).pathname).to.equal('/login');
     await linkPage.goto(link);

@@ -1,6 +1,7 @@
 // Debian's Chromium driven by playwright-core: page flows with JavaScript disabled, axe checks in a
 // JavaScript-enabled context (our pages have no scripts, so nothing else differs).
 import { existsSync } from 'node:fs';
+import { expect } from 'chai';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
@@ -43,6 +44,11 @@ export async function axeViolations(browser: Browser, url: string, from?: Browse
   } finally {
     await context.close();
   }
+}
+
+/** Fails with the page's URL and axe's findings when the page, as it is in this context, is not axe-clean. */
+export async function expectAxeClean(browser: Browser, page: Page, context: BrowserContext): Promise<void> {
+  expect(await axeViolations(browser, page.url(), context), page.url()).to.deep.equal([]);
 }
 
 export async function axeContext(browser: Browser, from?: BrowserContext): Promise<BrowserContext> {
